@@ -60,7 +60,8 @@ class StageConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.name = self.name or self.stage
+        # A plug-in stage ("pkg.module:Factory") is named after its factory unless named.
+        self.name = self.name or self.stage.rsplit(":", 1)[-1].lower()
 
 
 @dataclass

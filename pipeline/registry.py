@@ -24,14 +24,20 @@ STAGES: dict[str, str] = {
 
 
 def factory(stage_type: str):
-    try:
+    """The factory of a registered stage type, or of a plug-in named ``package.module:callable``."""
+    if ":" in stage_type:
+        target = stage_type
+    elif stage_type in STAGES:
         target = STAGES[stage_type]
-    except KeyError:
+    else:
         raise ConfigError(
             f"unknown stage type {stage_type!r} (known: {', '.join(sorted(STAGES))})"
         ) from None
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"stage type {stage_type!r}: cannot import {target}: {e}") from None
 
 
 def build_stage(stage_type: str, params: dict[str, Any], where: str = ""):

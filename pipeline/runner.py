@@ -135,6 +135,13 @@ class PipelineRunner:
 
     def _run_stage(self, index: int, st: StageConfig | None, final: Path, stage_hash: str,
                    stage_dirs: dict[str, Path]) -> StageResult:
+        try:
+            return self._run_stage_unchecked(index, st, final, stage_hash, stage_dirs)
+        except Exception as e:
+            raise _winnow_error_from_worker(e) from e
+
+    def _run_stage_unchecked(self, index: int, st: StageConfig | None, final: Path, stage_hash: str,
+                             stage_dirs: dict[str, Path]) -> StageResult:
         from pyspark.sql import functions as F
 
         cfg = self.config
@@ -307,6 +314,22 @@ class PipelineRunner:
                 d["truncated"] = len(text) > SAMPLE_CHARS
                 d[S.REJECT_DETAIL] = scrub_text(d.get(S.REJECT_DETAIL) or "")
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
+
+
+def _winnow_error_from_worker(e: Exception) -> Exception:
+    """A Winnow error raised inside a Spark Python worker comes back wrapped in Java and Python
+    tracebacks; recover it so the user sees the one-line message (and tests can match it)."""
+    import re
+
+    from pipeline import errors
+
+    if isinstance(e, errors.WinnowError):
+        return e
+    m = re.search(r"pipeline\.errors\.(\w+): ([^\n]*)", str(e))
+    cls = getattr(errors, m.group(1), None) if m else None
+    if cls is not None and isinstance(cls, type) and issubclass(cls, errors.WinnowError):
+        return cls(m.group(2))
+    return e
 
 
 def run_pipeline(config: PipelineConfig, spark=None, until: str | None = None, force: bool = False):
