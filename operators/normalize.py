@@ -19,9 +19,8 @@ Steps, in order, for every document (each can be switched off by its keyword):
    pattern in the metrics ``removed_lines/<pattern>``: ``zh_repost`` (转载自…, 本文经授权转载,
    原标题：…, 来源：…, 责任编辑：…), ``zh_widget`` (相关推荐, 打赏, 点击关注, 扫码关注, 分享到, 阅读原文 …, only
    on short lines), ``en_widget`` (Share this, Follow us, Subscribe …, short lines), ``cookie`` (cookie
-   and privacy-policy notices, "All rights reserved"), ``wiki_marker`` (lines that are only "[edit]"
-   and the like); inline "[edit]" / "[citation needed]" / "[编辑]" markers are removed and counted as
-   ``removed_markers/wiki``. ``remove_references``: a trailing reference section (a "References",
+   and privacy-policy notices, "All rights reserved"); "[edit]" / "[citation needed]" / "[编辑]"
+   markers are removed wherever they stand and counted as ``removed_markers/wiki``. ``remove_references``: a trailing reference section (a "References",
    "External links", "参考文献", "参考资料" … heading in the last half of the lines, and everything
    after it) is removed and counted as ``removed_lines/references``.
 
@@ -109,11 +108,6 @@ BOILERPLATE_PATTERNS: list[tuple[str, str, int]] = [
         r"privacy policy|terms of (?:use|service)|all rights reserved|隐私政策|隐私条款|使用条款|版权所有|"
         r"本站使用cookie|接受cookie)",
         300,
-    ),
-    (
-        "wiki_marker",
-        r"^(?:\[(?:edit|citation needed|編輯|编辑|来源请求|需要引用)\]\s*)+$",
-        100,
     ),
 ]
 # Prefilter: anchors and flags dropped, so it matches whenever any line pattern could.

@@ -107,11 +107,11 @@ class ChineseQuality(RuleFilter):
     """Chinese document quality. Reasons (in this order), with the measured statistic as detail:
 
     - ``zh_short_doc`` / ``zh_long_doc``: non-space characters outside ``min_chars``..``max_chars`` (50..500000)
-    - ``zh_low_cjk_ratio``: Han characters / letters and digits (any script) < ``min_cjk_ratio`` (0.2)
     - ``zh_high_digit_ratio``: digits / non-space characters > ``max_digit_ratio`` (0.3)
-    - ``zh_high_symbol_ratio``: Unicode symbols (\\p{S}: emoji, ★, →, currency; box drawing excepted)
+    - ``zh_high_symbol_ratio``: Unicode symbols (\\p{S}: emoji, ★, →, currency; box drawing and | excepted)
       / non-space characters > ``max_symbol_ratio`` (0.1)
     - ``zh_url_density``: characters inside URLs / characters > ``max_url_char_ratio`` (0.2)
+    - ``zh_low_cjk_ratio``: Han characters / letters of any script < ``min_cjk_ratio`` (0.2)
     - ``zh_low_avg_word_length`` / ``zh_high_avg_word_length``: mean Han characters per jieba word
       containing Han outside ``min_avg_word_length``..``max_avg_word_length`` (1.2..4.0); garbled or
       random-character text segments into single characters
@@ -175,9 +175,9 @@ class ChineseQuality(RuleFilter):
         box = count_re(texts, BOX_RE2)
         st = {
             "chars": nonspace,
-            "cjk_ratio": safe_div(han, count_re(texts, r"[\pL\pN]")),
+            "cjk_ratio": safe_div(han, count_re(texts, r"\pL")),
             "digit_ratio": safe_div(count_re(texts, r"[0-9０-９]"), nonspace),
-            "symbol_ratio": safe_div(count_re(texts, r"\p{S}") - box, nonspace),
+            "symbol_ratio": safe_div(count_re(texts, r"\p{S}") - box - count_re(texts, r"[|｜]"), nonspace),
         }
         total = lengths(texts)
         no_url = lengths(pc.replace_substring_regex(texts, URL_RE2, ""))
@@ -213,14 +213,14 @@ class ChineseQuality(RuleFilter):
             c.append(Check("zh_short_doc", st["chars"] < self.min_chars, st["chars"]))
         if self.max_chars is not None:
             c.append(Check("zh_long_doc", st["chars"] > self.max_chars, st["chars"]))
-        if self.min_cjk_ratio is not None:
-            c.append(Check("zh_low_cjk_ratio", st["cjk_ratio"] < self.min_cjk_ratio, st["cjk_ratio"]))
         if self.max_digit_ratio is not None:
             c.append(Check("zh_high_digit_ratio", st["digit_ratio"] > self.max_digit_ratio, st["digit_ratio"]))
         if self.max_symbol_ratio is not None:
             c.append(Check("zh_high_symbol_ratio", st["symbol_ratio"] > self.max_symbol_ratio, st["symbol_ratio"]))
         if self.max_url_char_ratio is not None:
             c.append(Check("zh_url_density", st["url_char_ratio"] > self.max_url_char_ratio, st["url_char_ratio"]))
+        if self.min_cjk_ratio is not None:
+            c.append(Check("zh_low_cjk_ratio", st["cjk_ratio"] < self.min_cjk_ratio, st["cjk_ratio"]))
         if "avg_word_length" in st:
             awl, has = st["avg_word_length"], st["zh_words"] > 0
             if self.min_avg_word_length is not None:
