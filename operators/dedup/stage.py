@@ -1,0 +1,418 @@
+"""The dedup stage: exact + MinHash-LSH near-duplicate removal on Spark, deterministic and quality-aware.
+
+Plan (every arrow is a Spark job; only small aggregates reach the driver)::
+
+    docs --mapInArrow(Signer)--> signature rows (id, node, exact hash, keeper keys, sig)  [parquet]
+    signature rows --window by exact hash--> exact groups: head + exact edges (member -> head)
+    exact heads --mapInArrow(band_rows)--> (band, band hash, node) --groupBy--> buckets
+    bucket --star--> edges (smallest member -> each other member), capped at max_bucket_size
+    [optional] edges --join signatures--> estimated Jaccard >= pair threshold
+    exact edges + LSH edges --large-star/small-star--> components (node, root)       [parquet]
+    component --window, keeper order--> survivor; everyone else rejected (dup_of = survivor)
+    docs LEFT JOIN assignments (cluster members and flagged docs only) --> kept / rejected
+
+The keeper order is a total order on data only (incremental reference first, then the ``prefer``
+criteria, then a content hash, then the id), so the survivors do not depend on partitioning.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from operators.base import GlobalStage, StageOutput
+from operators.dedup import minhash as mh
+from operators.dedup.components import connected_components
+from operators.dedup.signer import (
+    BAND_SCHEMA,
+    EXACT_PAIR_SCHEMA,
+    PAIR_SCHEMA,
+    SIG_SCHEMA,
+    Signer,
+    SignerConfig,
+    band_rows,
+    exact_jaccard_rows,
+    jaccard_rows,
+)
+from pipeline import schema as S
+
+EXACT = "exact_duplicate"
+NEAR = "near_duplicate"
+PREFER_CRITERIA = ("quality_score", "source_priority", "longest", "shortest")
+SIGNATURES_DIR = "signatures"
+SIGNATURES_META = "_dedup_signatures.json"
+VERIFY_MODES = ("exact", "estimate", "none")
+HIST_EDGES = (2, 3, 5, 9, 17, 33, 65, 129, 257, 513, 1025)
+
+
+def _hist_label(size: int) -> str:
+    for lo, hi in zip(HIST_EDGES, HIST_EDGES[1:]):
+        if lo <= size < hi:
+            return str(lo) if hi - lo == 1 else f"{lo}-{hi - 1}"
+    return f">={HIST_EDGES[-1]}"
+
+
+class DedupStage(GlobalStage):
+    """Exact and near-duplicate removal. See ``docs/dedup.md`` for every option."""
+
+    name = "dedup"
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        seed: int = 1,
+        hash: str = "fast",
+        scheme: str = "affine32",
+        ngram: int = 5,
+        cjk_shingle: str = "char",
+        cjk_ngram: int = 5,
+        cjk_ratio: float = 0.3,
+        exact: bool = True,
+        exact_normalize: list[str] | tuple[str, ...] = ("case", "whitespace", "punctuation"),
+        near: bool = True,
+        thresholds: dict[str, float] | None = None,
+        threshold_by: str = "source",
+        lsh_threshold: float | None = None,
+        lsh_margin: float = 0.1,
+        false_positive_weight: float = 0.5,
+        false_negative_weight: float = 0.5,
+        verify: str = "exact",
+        max_bucket_size: int = 1000,
+        prefer: list[str] | tuple[str, ...] = ("quality_score", "source_priority", "longest"),
+        source_priority: list[str] | tuple[str, ...] = (),
+        reference_signatures: str | list[str] | None = None,
+        save_signatures: bool = True,
+        top_clusters: int = 10,
+        sample_chars: int = 300,
+        max_cc_iterations: int = 64,
+    ):
+        self.threshold = float(threshold)
+        self.num_perm = int(num_perm)
+        self.seed = int(seed)
+        self.hash = hash
+        self.scheme = scheme
+        self.ngram = int(ngram)
+        self.cjk_shingle = cjk_shingle
+        self.cjk_ngram = int(cjk_ngram)
+        self.cjk_ratio = float(cjk_ratio)
+        self.exact = bool(exact)
+        self.exact_normalize = list(exact_normalize)
+        self.near = bool(near)
+        self.thresholds = {str(k): float(v) for k, v in (thresholds or {}).items()}
+        self.threshold_by = threshold_by
+        self.lsh_threshold = None if lsh_threshold is None else float(lsh_threshold)
+        self.false_positive_weight = float(false_positive_weight)
+        self.false_negative_weight = float(false_negative_weight)
+        if verify in (True, False, None):
+            verify = "estimate" if verify else "none"
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+        self.verify = verify
+        self.lsh_margin = float(lsh_margin)
+        self.max_bucket_size = int(max_bucket_size)
+        bad = [p for p in prefer if p not in PREFER_CRITERIA]
+        if bad:
+            raise ValueError(f"unknown prefer criteria {bad}; known: {PREFER_CRITERIA}")
+        self.prefer = list(prefer)
+        self.source_priority = list(source_priority)
+        if isinstance(reference_signatures, str):
+            reference_signatures = [reference_signatures]
+        self.reference_signatures = list(reference_signatures or [])
+        self.save_signatures = bool(save_signatures)
+        self.top_clusters = int(top_clusters)
+        self.sample_chars = int(sample_chars)
+        self.max_cc_iterations = int(max_cc_iterations)
+        if self.max_bucket_size < 2:
+            raise ValueError("max_bucket_size must be >= 2")
+        self.signer_config().validate()
+        self._bands = self.bands_rows()
+
+    # -- configuration -------------------------------------------------------------------------
+    def signer_config(self) -> SignerConfig:
+        return SignerConfig(num_perm=self.num_perm, seed=self.seed, scheme=self.scheme, hash=self.hash,
+                            ngram=self.ngram, cjk_shingle=self.cjk_shingle, cjk_ngram=self.cjk_ngram,
+                            cjk_ratio=self.cjk_ratio, exact_normalize=tuple(self.exact_normalize),
+                            threshold=self.threshold, thresholds=dict(self.thresholds),
+                            threshold_by=self.threshold_by, source_priority=tuple(self.source_priority))
+
+    def candidate_threshold(self) -> float:
+        """The similarity the bands are optimised for: ``lsh_threshold`` when given, else the lowest
+        configured threshold, lowered by ``lsh_margin`` when candidates are verified (so pairs just
+        above the threshold collide with high probability; verification removes the extra ones)."""
+        if self.lsh_threshold is not None:
+            return self.lsh_threshold
+        low = min([self.threshold, *self.thresholds.values()])
+        return max(round(low - (self.lsh_margin if self.verify != "none" else 0.0), 4), 0.05)
+
+    def bands_rows(self) -> tuple[int, int]:
+        return mh.optimal_bands(self.candidate_threshold(), self.num_perm, self.false_positive_weight,
+                                self.false_negative_weight)
+
+    def _verify_mode(self) -> str:
+        """Per-group thresholds need a per-pair decision: "estimate" at least."""
+        if self.verify == "none" and (self.thresholds or self.lsh_threshold is not None):
+            return "estimate"
+        return self.verify
+
+    def _order(self, F, has_quality: bool):
+        cols = [F.col("is_ref").desc()]
+        for p in self.prefer:
+            if p == "quality_score" and has_quality:
+                cols.append(F.col("quality").desc_nulls_last())
+            elif p == "source_priority" and self.source_priority:
+                cols.append(F.col("prio").asc())
+            elif p == "longest":
+                cols.append(F.col("length").desc())
+            elif p == "shortest":
+                cols.append(F.col("length").asc())
+        return [*cols, F.col("chash").asc(), F.col("id").asc()]
+
+    # -- the stage -----------------------------------------------------------------------------
+    def run(self, df, ctx) -> StageOutput:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        t_start = time.perf_counter()
+        spark = ctx.spark
+        log = getattr(ctx, "log", None) or (lambda m: None)
+        out_dir = Path(ctx.out_dir)
+        work = out_dir / "_dedup_work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        metrics: dict[str, Any] = {}
+        timings: dict[str, float] = {}
+        cfg = self.signer_config()
+        bands, rows = self._bands
+        num_perm = self.num_perm
+        quality_col = cfg.quality_column
+        has_quality = quality_col in df.columns
+        own_cols = ["dup_cluster", "dup_cluster_size", "minhash_flag"]
+        df = df.drop(*[c for c in own_cols if c in df.columns])
+
+        # 1. signature rows
+        t0 = time.perf_counter()
+        wanted = [c for c in (S.ID, S.TEXT, S.SOURCE, "lang", quality_col, self.threshold_by) if c in df.columns]
+        wanted = list(dict.fromkeys(wanted))
+        signer = Signer(cfg)
+        sigs = df.select(*wanted).mapInArrow(signer.map_batches, from_arrow_schema(SIG_SCHEMA))
+        sigs.write.mode("overwrite").parquet(str(work / "sigs"))
+        sigs = spark.read.parquet(str(work / "sigs")).withColumn("is_ref", F.lit(False))
+        timings["signatures"] = time.perf_counter() - t0
+        n_refs = 0
+        if self.reference_signatures:
+            refs = self._load_references(spark, F, cfg)
+            n_refs = refs.count()
+            sigs = sigs.unionByName(refs)
+        check = sigs.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("node").alias("nodes"),
+                         F.sum(F.col("flag").isNotNull().cast("long")).alias("short")).collect()[0]
+        if check["n"] != check["nodes"]:
+            raise ValueError(f"dedup: {check['n'] - check['nodes']} duplicate document ids in the input "
+                             "(ids must be unique)")
+        n_docs = int(check["n"]) - n_refs
+        metrics["dedup/docs_in"] = float(n_docs)
+        metrics["dedup/too_short"] = float(check["short"] or 0)
+        if n_refs:
+            metrics["dedup/reference_docs"] = float(n_refs)
+        log(f"signatures of {n_docs:,} docs in {timings['signatures']:.1f}s ({bands} bands x {rows} rows)")
+
+        # 2. exact groups
+        t0 = time.perf_counter()
+        order = self._order(F, has_quality)
+        keys = sigs.select("id", "node", "xhash", "chash", "length", "quality", "prio", "source", "flag",
+                           "is_ref")
+        if self.exact:
+            w = Window.partitionBy("xhash").orderBy(*order)
+            keys = keys.withColumn("_rn", F.row_number().over(w)) \
+                .withColumn("_head", F.first("node").over(w))
+        else:
+            keys = keys.withColumn("_rn", F.lit(1)).withColumn("_head", F.col("node"))
+        keys.write.mode("overwrite").parquet(str(work / "keys"))
+        keys = spark.read.parquet(str(work / "keys"))
+        exact_edges = keys.filter(F.col("_rn") > 1).select(F.col("node").alias("src"), F.col("_head").alias("dst"))
+        timings["exact"] = time.perf_counter() - t0
+
+        # 3. LSH buckets -> star edges
+        t0 = time.perf_counter()
+        edges = exact_edges
+        if self.near:
+            heads = keys.filter((F.col("_rn") == 1) & F.col("flag").isNull()).select("node")
+            banded = sigs.join(heads, on="node", how="left_semi").select("node", "sig") \
+                .mapInArrow(lambda it: band_rows(it, num_perm, bands, rows), from_arrow_schema(BAND_SCHEMA))
+            buckets = banded.groupBy("band", "bhash").agg(F.array_sort(F.collect_list("node")).alias("m")) \
+                .withColumn("n", F.size("m")).filter(F.col("n") > 1)
+            buckets.write.mode("overwrite").parquet(str(work / "buckets"))
+            buckets = spark.read.parquet(str(work / "buckets"))
+            cap = self.max_bucket_size
+            bstats = buckets.agg(F.count(F.lit(1)).alias("buckets"),
+                                 F.sum((F.col("n") > cap).cast("long")).alias("over"),
+                                 F.sum(F.greatest(F.col("n") - cap, F.lit(0))).alias("unlinked"),
+                                 F.max("n").alias("largest")).collect()[0]
+            metrics["dedup/lsh_buckets_shared"] = float(bstats["buckets"] or 0)
+            metrics["dedup/oversized_buckets"] = float(bstats["over"] or 0)
+            metrics["dedup/oversized_bucket_members_unlinked"] = float(bstats["unlinked"] or 0)
+            metrics["dedup/largest_bucket"] = float(bstats["largest"] or 0)
+            if bstats["over"]:
+                log(f"{bstats['over']} oversized LSH bucket(s) capped at {cap} members "
+                    f"({bstats['unlinked']} memberships not linked; largest {bstats['largest']})")
+            lsh = buckets.select(F.col("m")[0].alias("src"),
+                                 F.explode(F.expr(f"slice(m, 2, least(n, {cap}) - 1)")).alias("dst")).distinct()
+            lsh.write.mode("overwrite").parquet(str(work / "candidates"))
+            lsh = spark.read.parquet(str(work / "candidates"))
+            metrics["dedup/candidate_pairs"] = float(lsh.count())
+            mode = self._verify_mode()
+            if mode == "estimate":
+                sa = sigs.select(F.col("node").alias("src"), F.col("sig").alias("sig_a"), F.col("thr").alias("thr_a"))
+                sb = sigs.select(F.col("node").alias("dst"), F.col("sig").alias("sig_b"), F.col("thr").alias("thr_b"))
+                pairs = lsh.join(sa, on="src").join(sb, on="dst") \
+                    .select("src", "dst", "sig_a", "sig_b", F.greatest("thr_a", "thr_b").alias("thr"))
+                scored = pairs.mapInArrow(lambda it: jaccard_rows(it, num_perm), from_arrow_schema(PAIR_SCHEMA))
+            elif mode == "exact":
+                involved = lsh.select(F.col("src").alias("node")).unionByName(lsh.select(F.col("dst").alias("node"))) \
+                    .distinct().join(sigs.select("node", "id", "thr"), on="node")
+                lang = F.col("lang") if "lang" in df.columns else F.lit(None).cast("string")
+                texts = df.select(F.col(S.ID).alias("id"), F.col(S.TEXT).alias("text"), lang.alias("lang")) \
+                    .join(involved, on="id").drop("id")
+                ta = texts.select(F.col("node").alias("src"), F.col("text").alias("text_a"),
+                                  F.col("lang").alias("lang_a"), F.col("thr").alias("thr_a"))
+                tb = texts.select(F.col("node").alias("dst"), F.col("text").alias("text_b"),
+                                  F.col("lang").alias("lang_b"), F.col("thr").alias("thr_b"))
+                pairs = lsh.join(ta, on="src").join(tb, on="dst") \
+                    .select("src", "dst", "text_a", "text_b", "lang_a", "lang_b",
+                            F.greatest("thr_a", "thr_b").alias("thr"))
+                scored = pairs.mapInArrow(lambda it: exact_jaccard_rows(it, cfg), from_arrow_schema(EXACT_PAIR_SCHEMA))
+            if mode != "none":
+                scored.write.mode("overwrite").parquet(str(work / "scored"))
+                scored = spark.read.parquet(str(work / "scored"))
+                lsh = scored.filter(F.col("jaccard") >= F.col("thr")).select("src", "dst")
+                metrics["dedup/verified_pairs"] = float(lsh.count())
+            edges = edges.unionByName(lsh)
+        timings["lsh"] = time.perf_counter() - t0
+
+        # 4. connected components
+        t0 = time.perf_counter()
+        labels, rounds = connected_components(edges, work / "cc", self.max_cc_iterations, log=None)
+        metrics["dedup/cc_rounds"] = float(rounds)
+        timings["components"] = time.perf_counter() - t0
+
+        # 5. keeper per component, assignments
+        t0 = time.perf_counter()
+        members = keys.join(labels, on="node")
+        wc = Window.partitionBy("root").orderBy(*order)
+        wa = Window.partitionBy("root")
+        members = members.withColumn("_survivor", F.first("id").over(wc)) \
+            .withColumn("_survivor_node", F.first("node").over(wc)) \
+            .withColumn("_size", F.count(F.lit(1)).over(wa))
+        members = members.withColumn(
+            "_reason", F.when(F.col("node") == F.col("_survivor_node"), F.lit(None).cast("string"))
+            .when(F.col("_rn") > 1, F.lit(EXACT)).otherwise(F.lit(NEAR)))
+        flagged = keys.join(labels, on="node", how="left_anti").filter(F.col("flag").isNotNull()) \
+            .select("id", F.col("id").alias("_survivor"), F.lit(1).cast("long").alias("_size"),
+                    F.lit(None).cast("string").alias("_reason"), "flag", "source", "is_ref")
+        assign = members.select("id", "_survivor", "_size", "_reason", "flag", "source", "is_ref") \
+            .unionByName(flagged).filter(~F.col("is_ref"))
+        assign.write.mode("overwrite").parquet(str(work / "assign"))
+        assign = spark.read.parquet(str(work / "assign"))
+        timings["keeper"] = time.perf_counter() - t0
+
+        # 6. metrics, saved signatures, clean-up
+        t0 = time.perf_counter()
+        metrics.update(self._metrics(assign, df, F))
+        if self.save_signatures:
+            self._save_signatures(spark, F, sigs, assign, out_dir / SIGNATURES_DIR, cfg)
+        timings["metrics_and_save"] = time.perf_counter() - t0
+        for d in ("sigs", "keys", "buckets", "candidates", "scored", "cc"):
+            shutil.rmtree(work / d, ignore_errors=True)
+        metrics.update({"dedup/bands": float(bands), "dedup/rows": float(rows),
+                        "dedup/threshold": self.threshold,
+                        "dedup/candidate_threshold": self.candidate_threshold()})
+        for k, v in timings.items():
+            metrics[f"seconds/dedup_{k}"] = round(v, 3)
+        metrics["seconds/dedup_driver_total"] = round(time.perf_counter() - t_start, 3)
+        log(f"{int(metrics.get('dedup/exact_duplicates', 0)):,} exact and "
+            f"{int(metrics.get('dedup/near_duplicates', 0)):,} near duplicates ({rounds} CC rounds)")
+
+        # 7. final split (lazy: the runner writes it)
+        a = assign.select(F.col("id").alias("_aid"), "_survivor", "_size", "_reason", F.col("flag").alias("_flag"))
+        out = df.join(a, df[S.ID] == a["_aid"], "left")
+        out = out.withColumn("dup_cluster", F.coalesce(F.col("_survivor"), F.col(S.ID))) \
+            .withColumn("dup_cluster_size", F.coalesce(F.col("_size"), F.lit(1)).cast("long")) \
+            .withColumn("minhash_flag", F.col("_flag").cast("string"))
+        base_cols = [*df.columns, *own_cols]
+        kept = out.filter(F.col("_reason").isNull()).select(*base_cols)
+        detail = F.to_json(F.struct(F.col("_survivor").alias("dup_of"),
+                                    F.col("dup_cluster_size").alias("cluster_size")))
+        rejected = out.filter(F.col("_reason").isNotNull()) \
+            .select(*base_cols, F.col("_reason").alias(S.REJECT_REASON), detail.alias(S.REJECT_DETAIL))
+        return StageOutput(kept, rejected, metrics)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _metrics(self, assign, df, F) -> dict[str, Any]:
+        m: dict[str, Any] = {}
+        removed = assign.filter(F.col("_reason").isNotNull())
+        for r in removed.groupBy("_reason", "source").count().collect():
+            key = "exact" if r["_reason"] == EXACT else "near"
+            m[f"dedup/removed/{key}/{r['source']}"] = float(r["count"])
+            m[f"dedup/{key}_duplicates"] = m.get(f"dedup/{key}_duplicates", 0.0) + float(r["count"])
+        m.setdefault("dedup/exact_duplicates", 0.0)
+        m.setdefault("dedup/near_duplicates", 0.0)
+        clusters = assign.filter(F.col("_size") > 1).groupBy("_survivor").agg(F.first("_size").alias("size"))
+        hist: dict[str, float] = {}
+        for r in clusters.groupBy("size").count().collect():
+            lab = _hist_label(int(r["size"]))
+            hist[lab] = hist.get(lab, 0.0) + float(r["count"])
+        for lab, v in hist.items():
+            m[f"dedup/cluster_size_hist/{lab}"] = v
+        m["dedup/clusters"] = float(sum(hist.values()))
+        top = clusters.orderBy(F.col("size").desc(), F.col("_survivor").asc()).limit(self.top_clusters).collect()
+        if top:
+            ids = [r["_survivor"] for r in top]
+            texts = {r[S.ID]: r["t"] for r in df.filter(F.col(S.ID).isin(ids))
+                     .select(S.ID, F.substring(S.TEXT, 1, self.sample_chars).alias("t")).collect()}
+            scrub = _scrubber()
+            for i, r in enumerate(top, 1):
+                k = f"dedup/largest/{i:02d}"
+                m[f"{k}/size"] = float(r["size"])
+                m[f"{k}/kept_id"] = r["_survivor"]
+                m[f"{k}/sample"] = scrub(texts.get(r["_survivor"]) or "")[: self.sample_chars]
+        return m
+
+    def _save_signatures(self, spark, F, sigs, assign, path: Path, cfg: SignerConfig) -> None:
+        removed = assign.filter(F.col("_reason").isNotNull()).select("id")
+        kept = sigs.filter(~F.col("is_ref")).join(removed, on="id", how="left_anti").drop("is_ref")
+        kept.write.mode("overwrite").parquet(str(path))
+        (path / SIGNATURES_META).write_text(json.dumps(cfg.signature_params(), indent=2, sort_keys=True))
+
+    def _load_references(self, spark, F, cfg: SignerConfig):
+        want = cfg.signature_params()
+        frames = []
+        for p in self.reference_signatures:
+            meta_file = Path(p) / SIGNATURES_META
+            if not meta_file.exists():
+                raise ValueError(f"dedup: reference signatures {p} lack {SIGNATURES_META} (not a dedup output?)")
+            meta = json.loads(meta_file.read_text())
+            if meta != want:
+                diff = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+                raise ValueError(f"dedup: reference signatures {p} were made with other settings: {diff}")
+            ref = spark.read.parquet(str(p)).select(*[f.name for f in SIG_SCHEMA])
+            # reference nodes live in their own id space: a re-submitted document is not confused
+            # with its earlier copy (it is simply found to duplicate it).
+            ref = ref.withColumn("node", F.xxhash64(F.lit("ref"), F.col("id"), F.col("node")))
+            frames.append(ref)
+        out = frames[0]
+        for f in frames[1:]:
+            out = out.unionByName(f)
+        # the reference always wins: its "id" is reported as dup_of
+        return out.withColumn("is_ref", F.lit(True))
+
+
+def _scrubber():
+    try:
+        from operators.pii import scrub_text
+    except ImportError:  # the PII stage not present in this tree yet
+        return lambda s: s
+    return scrub_text
