@@ -8,7 +8,7 @@ text is predicted with newlines folded to spaces, on its first ``max_chars`` cha
 Mixed Chinese/English documents (a Chinese technical article full of code identifiers) often get a
 low fastText probability for every language. They are not thrown away:
 
-- when Han characters make up at least ``zh_min_han_share`` (0.3) of the text units (a Han
+- when Han characters make up at least ``zh_min_han_share`` (0.5) of the text units (a Han
   character and a Latin word count one unit each) and the text is not Japanese (kana) or Korean
   (hangul), the document is labelled ``zh`` and its ``lang_score`` is the larger of fastText's
   p(zh) + p(en) and that Han share (metric ``langid/cjk_override`` counts documents fastText
@@ -83,7 +83,7 @@ class LangID(Operator):
         min_score: float | dict[str, float] = 0.65,
         model_path: str | None = None,
         max_chars: int = 2000,
-        zh_min_han_share: float = 0.3,
+        zh_min_han_share: float = 0.5,
         aliases: dict[str, str] | None = None,
         bilingual: bool = True,
         reject: bool = True,
