@@ -56,3 +56,30 @@ report: venv  ## HTML report of a run
 # One target per stage: runs the config's pipeline up to and including that stage.
 read normalize filter pii dedup score mix tokenize: venv
 	$(PY) -m jobs.run_pipeline --config $(CONFIG) --until $@
+
+# Classifiers (issue 8): file targets, built once. `make encoder` adapts MiniLM to Chinese (~12 min on
+# 2 CPU cores); `make classifiers` trains the default BERT (frozen encoder + head) and fastText models.
+ENCODER_STEPS ?= 240
+ENCODER_MINUTES ?= 12
+models/encoder-zh/winnow_encoder.json: | $(VENV)/.installed
+	$(PY) -m classifiers.encoder --out models/encoder-zh --steps $(ENCODER_STEPS) --max-minutes $(ENCODER_MINUTES)
+
+encoder: models/encoder-zh/winnow_encoder.json  ## CJK-extended MiniLM + continued MLM pretraining -> models/encoder-zh
+
+models/quality-bert/config.json: models/encoder-zh/winnow_encoder.json data/labelled/labelled.jsonl.gz
+	$(PY) -m classifiers.train bert --task quality --encoder adapted --out models/quality-bert
+
+models/domain-bert/config.json: models/encoder-zh/winnow_encoder.json data/labelled/labelled.jsonl.gz
+	$(PY) -m classifiers.train bert --task domain --encoder adapted --out models/domain-bert
+
+models/quality-fasttext.bin: data/labelled/labelled.jsonl.gz | $(VENV)/.installed
+	$(PY) -m classifiers.train fasttext --task quality --out models/quality-fasttext.bin
+
+models/domain-fasttext.bin: data/labelled/labelled.jsonl.gz | $(VENV)/.installed
+	$(PY) -m classifiers.train fasttext --task domain --out models/domain-fasttext.bin
+
+classifiers: models/quality-bert/config.json models/domain-bert/config.json models/quality-fasttext.bin \
+             models/domain-fasttext.bin  ## train the default quality/domain models (BERT + fastText) -> models/
+
+labelled:  ## rebuild data/labelled from ../shared/corpora (the built set is committed)
+	$(PY) -m classifiers.build_labelled

@@ -1,0 +1,1 @@
+"""Winnow classifiers: language id, quality and domain (BERT and fastText), encoder adaptation."""

@@ -1,0 +1,98 @@
+"""A BERT-family encoder + mean pooling + a small head, saved and loaded with ``save_pretrained``.
+
+The config is the encoder's ``BertConfig`` plus Winnow's fields (``winnow_task``, ``winnow_objective``,
+``head_hidden``, ``max_tokens``, ``truncation``, ``id2label``), so a saved classifier directory is
+self-describing: ``BertClassifier.from_pretrained(path)`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel, BertPreTrainedModel
+
+OBJECTIVES = ("binary", "regression", "multiclass")
+TRUNCATION = ("head", "head_tail")
+
+
+class BertClassifier(BertPreTrainedModel):
+    config_class = BertConfig
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        objective = getattr(config, "winnow_objective", "multiclass")
+        n_out = 1 if objective in ("binary", "regression") else config.num_labels
+        hidden = int(getattr(config, "head_hidden", 0) or 0)
+        drop = float(getattr(config, "head_dropout", 0.1))
+        if hidden:
+            self.head = nn.Sequential(nn.Dropout(drop), nn.Linear(config.hidden_size, hidden), nn.GELU(),
+                                      nn.Dropout(drop), nn.Linear(hidden, n_out))
+        else:
+            self.head = nn.Sequential(nn.Dropout(drop), nn.Linear(config.hidden_size, n_out))
+        self.post_init()
+
+    @staticmethod
+    def pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean over real tokens (what all-MiniLM-L6-v2 was trained with)."""
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask)
+        return self.pool(out.last_hidden_state, attention_mask)
+
+    def forward(self, input_ids=None, attention_mask=None, **_) -> torch.Tensor:
+        """Logits: shape (n,) for binary/regression, (n, num_labels) for multiclass."""
+        logits = self.head(self.embed(input_ids, attention_mask))
+        return logits.squeeze(-1) if logits.shape[-1] == 1 and self.objective != "multiclass" else logits
+
+    @property
+    def objective(self) -> str:
+        return getattr(self.config, "winnow_objective", "multiclass")
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Binary: P(good); regression: the raw prediction; multiclass: softmax probabilities."""
+        if self.objective == "binary":
+            return torch.sigmoid(logits)
+        if self.objective == "regression":
+            return logits
+        return torch.softmax(logits, dim=-1)
+
+
+def encode(tokenizer, texts: list[str], max_tokens: int = 128, truncation: str = "head") -> dict:
+    """Token ids + attention mask for ``texts``, at most ``max_tokens`` including [CLS]/[SEP].
+
+    ``head`` keeps the first tokens; ``head_tail`` keeps the first and the last halves, so a page's
+    ending (often where boilerplate or spam sits) is seen too. Texts are first cut to a character
+    budget so tokenizing a huge document costs no more than tokenizing its kept part."""
+    if truncation not in TRUNCATION:
+        raise ValueError(f"truncation must be one of {TRUNCATION}, got {truncation!r}")
+    char_budget = max_tokens * 8
+    texts = [t or "" for t in texts]
+    if truncation == "head":
+        texts = [t[:char_budget] for t in texts]
+        enc = tokenizer(texts, truncation=True, max_length=max_tokens, padding=True, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    half = char_budget // 2
+    texts = [t if len(t) <= char_budget else t[:half] + "\n" + t[-half:] for t in texts]
+    body = max_tokens - 2
+    head_n = body - body // 2
+    ids = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+    rows = []
+    for x in ids:
+        if len(x) > body:
+            x = x[:head_n] + x[len(x) - (body - head_n):]
+        rows.append([tokenizer.cls_token_id, *x, tokenizer.sep_token_id])
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}

@@ -1,0 +1,243 @@
+"""The score stage: model scores as columns, decisions as separate, optional thresholds.
+
+Columns (declared in ``pipeline/schema.py``):
+
+- ``quality_score`` (float32): P(good document) from the BERT quality model (or its regression score);
+- ``domain`` (string), ``domain_score`` (float32): the BERT domain model's best label and its probability;
+- ``quality_score_fasttext``, ``domain_fasttext``, ``domain_score_fasttext``: the fastText twins,
+  when their models are configured.
+
+Models load once per Python worker (module-level caches in ``classifiers.bert.predict`` and
+``classifiers.fasttext_clf``); inference is batched under ``torch.inference_mode`` on texts truncated
+to ``max_tokens`` tokens (``head`` or ``head_tail``), on the GPU when the worker has one.
+
+Thresholds (``min_quality``, ``exclude_domains``) reject rows with reasons ``low_quality`` and
+``domain_excluded``; they only read the score columns. A row that already carries a score (from an
+earlier score stage) is not scored again unless ``rescore=True``, so a pipeline can score once and put
+its thresholds in a second ``score`` stage without models::
+
+    - stage: score
+      params: {quality_model: models/quality-bert, domain_model: models/domain-bert}
+    - stage: score
+      name: quality_gate
+      params: {min_quality: 0.5, exclude_domains: [ads_spam]}
+
+Changing the gate's thresholds then re-runs only the gate, never the models.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from operators.base import BatchResult, Operator, append_columns, split_batch
+from pipeline import schema as S
+
+LOW_QUALITY = "low_quality"
+DOMAIN_EXCLUDED = "domain_excluded"
+
+_THREADS_SET = False
+
+
+def _set_threads(n: int | None) -> None:
+    """torch threads per Python worker (Spark runs one worker per core: 1 avoids oversubscription)."""
+    global _THREADS_SET
+    if n and not _THREADS_SET:
+        import torch
+
+        torch.set_num_threads(int(n))
+        _THREADS_SET = True
+
+
+class Scorer(Operator):
+    """Adds model scores, then applies the optional thresholds.
+
+    Args:
+        quality_model: directory of a BERT quality classifier (``make classifiers``: models/quality-bert).
+        domain_model: directory of a BERT domain classifier (models/domain-bert).
+        quality_fasttext / domain_fasttext: fastText ``.bin`` twins (models/quality-fasttext.bin, ...).
+        max_tokens: tokens per document fed to BERT (None: the model's training setting, 128 by default).
+        truncation: ``head`` or ``head_tail`` (None: the model's training setting).
+        batch_size: documents per BERT forward pass (32).
+        device: ``auto`` (GPU when present), ``cpu`` or ``cuda[:n]``.
+        torch_threads: torch intra-op threads per Python worker (1: one per Spark task slot); None leaves torch's default.
+        min_quality: reject rows whose ``quality_field`` is below this (reason ``low_quality``); None: no threshold.
+        quality_field: the column ``min_quality`` reads (``quality_score`` or ``quality_score_fasttext``).
+        exclude_domains: reject rows whose ``domain_field`` is one of these (reason ``domain_excluded``)...
+        min_domain_score: ...when its probability is at least this (0.0: always).
+        domain_field: ``domain`` or ``domain_fasttext``.
+        rescore: score rows that already carry a score column (default False: keep the existing score).
+    """
+
+    name = "score"
+
+    def __init__(self, quality_model: str | None = None, domain_model: str | None = None,
+                 quality_fasttext: str | None = None, domain_fasttext: str | None = None,
+                 max_tokens: int | None = None, truncation: str | None = None, batch_size: int = 32,
+                 device: str = "auto", torch_threads: int | None = 1, min_quality: float | None = None,
+                 quality_field: str = "quality_score", exclude_domains: list[str] | None = None,
+                 min_domain_score: float = 0.0, domain_field: str = "domain", rescore: bool = False):
+        for p in (quality_model, domain_model, quality_fasttext, domain_fasttext):
+            if p is not None and not os.path.exists(p):
+                raise ValueError(f"model {p!r} not found (build it with `make classifiers`)")
+        if truncation not in (None, "head", "head_tail"):
+            raise ValueError(f"truncation must be head or head_tail, got {truncation!r}")
+        if quality_field not in ("quality_score", "quality_score_fasttext"):
+            raise ValueError(f"quality_field must be quality_score or quality_score_fasttext, got {quality_field!r}")
+        if domain_field not in ("domain", "domain_fasttext"):
+            raise ValueError(f"domain_field must be domain or domain_fasttext, got {domain_field!r}")
+        self.quality_model = quality_model
+        self.domain_model = domain_model
+        self.quality_fasttext = quality_fasttext
+        self.domain_fasttext = domain_fasttext
+        self.max_tokens = max_tokens
+        self.truncation = truncation
+        self.batch_size = batch_size
+        self.device = device
+        self.torch_threads = torch_threads
+        self.min_quality = min_quality
+        self.quality_field = quality_field
+        self.exclude_domains = sorted(exclude_domains) if exclude_domains else None
+        self.min_domain_score = min_domain_score
+        self.domain_field = domain_field
+        self.rescore = rescore
+        self._models: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict:
+        # shipped to Spark workers without loaded models: each worker loads (once) in setup()
+        return {**self.__dict__, "_models": {}}
+
+    def params(self) -> dict[str, Any]:
+        """Settings plus the size and mtime of each model file, so a retrained model re-runs the stage."""
+        out = super().params()
+        prints = {}
+        for p in (self.quality_model, self.domain_model, self.quality_fasttext, self.domain_fasttext):
+            if p:
+                files = [p] if os.path.isfile(p) else sorted(os.path.join(p, f) for f in os.listdir(p))
+                prints[p] = [f"{os.path.basename(f)}:{os.path.getsize(f)}:{int(os.path.getmtime(f))}"
+                             for f in files if f.endswith((".bin", ".safetensors", ".json"))]
+        out["model_fingerprints"] = prints
+        return out
+
+    def output_fields(self) -> list[pa.Field]:
+        names = []
+        if self.quality_model:
+            names.append("quality_score")
+        if self.domain_model:
+            names += ["domain", "domain_score"]
+        if self.quality_fasttext:
+            names.append("quality_score_fasttext")
+        if self.domain_fasttext:
+            names += ["domain_fasttext", "domain_score_fasttext"]
+        return [S.stage_field(n) for n in names]
+
+    def setup(self) -> None:
+        if self._models:
+            return
+        if self.quality_model or self.domain_model:
+            _set_threads(self.torch_threads)
+            from classifiers.bert.predict import load_predictor
+
+            if self.quality_model:
+                self._models["quality"] = load_predictor(self.quality_model, self.device)
+            if self.domain_model:
+                self._models["domain"] = load_predictor(self.domain_model, self.device)
+        if self.quality_fasttext or self.domain_fasttext:
+            from classifiers.fasttext_clf import load_fasttext
+
+            if self.quality_fasttext:
+                self._models["quality_ft"] = load_fasttext(self.quality_fasttext)
+            if self.domain_fasttext:
+                self._models["domain_ft"] = load_fasttext(self.domain_fasttext)
+
+    # -------------------------------------------------------------- scoring
+    def _todo(self, batch: pa.RecordBatch, column: str) -> np.ndarray:
+        """Row indices that need scoring for ``column``."""
+        idx = batch.schema.get_field_index(column)
+        if self.rescore or idx < 0:
+            return np.arange(batch.num_rows)
+        return np.flatnonzero(pc.is_null(batch.column(idx)).to_numpy(zero_copy_only=False))
+
+    def _existing(self, batch: pa.RecordBatch, column: str) -> list:
+        idx = batch.schema.get_field_index(column)
+        return batch.column(idx).to_pylist() if idx >= 0 else [None] * batch.num_rows
+
+    def _score_float(self, batch, texts, column, predict) -> pa.Array:
+        vals = self._existing(batch, column)
+        todo = self._todo(batch, column)
+        if len(todo):
+            scores = predict([texts[i] for i in todo])
+            for i, s in zip(todo, scores):
+                vals[i] = float(s)
+        return pa.array(vals, S.stage_field(column).type)
+
+    def _score_label(self, batch, texts, label_col, score_col, predict_labels) -> tuple[pa.Array, pa.Array]:
+        labels = self._existing(batch, label_col)
+        scores = self._existing(batch, score_col)
+        todo = self._todo(batch, label_col)
+        if len(todo):
+            labs, probs = predict_labels([texts[i] for i in todo])
+            for i, lab, p in zip(todo, labs, probs):
+                labels[i], scores[i] = lab, float(p)
+        return (pa.array(labels, S.stage_field(label_col).type), pa.array(scores, S.stage_field(score_col).type))
+
+    def score(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[str, float]]:
+        self.setup()
+        texts = [t or "" for t in batch.column(S.TEXT).to_pylist()]
+        cols: dict[str, pa.Array] = {}
+        metrics: dict[str, float] = {}
+        bert_kw = {"batch_size": self.batch_size, "max_tokens": self.max_tokens, "truncation": self.truncation}
+        if "quality" in self._models:
+            m = self._models["quality"]
+            cols["quality_score"] = self._score_float(batch, texts, "quality_score", lambda t: m.predict(t, **bert_kw))
+        if "domain" in self._models:
+            m = self._models["domain"]
+            cols["domain"], cols["domain_score"] = self._score_label(
+                batch, texts, "domain", "domain_score", lambda t: m.predict_labels(t, **bert_kw))
+        if "quality_ft" in self._models:
+            cols["quality_score_fasttext"] = self._score_float(
+                batch, texts, "quality_score_fasttext", self._models["quality_ft"].predict)
+        if "domain_ft" in self._models:
+            cols["domain_fasttext"], cols["domain_score_fasttext"] = self._score_label(
+                batch, texts, "domain_fasttext", "domain_score_fasttext", self._models["domain_ft"].predict_labels)
+        if cols:
+            metrics["score/docs_scored"] = float(batch.num_rows)
+            batch = append_columns(batch, cols)
+        return batch, metrics
+
+    # -------------------------------------------------------------- decisions
+    def decide(self, batch: pa.RecordBatch) -> tuple[list[str | None], list[str | None]]:
+        n = batch.num_rows
+        reasons: list[str | None] = [None] * n
+        details: list[str | None] = [None] * n
+        if self.min_quality is not None:
+            q = self._existing(batch, self.quality_field)
+            for i, v in enumerate(q):
+                if v is not None and v < self.min_quality:
+                    reasons[i], details[i] = LOW_QUALITY, f"{self.quality_field}={v:.4f}<{self.min_quality}"
+        if self.exclude_domains:
+            excluded = set(self.exclude_domains)
+            d = self._existing(batch, self.domain_field)
+            ds = self._existing(batch, "domain_score" if self.domain_field == "domain" else "domain_score_fasttext")
+            for i, (lab, p) in enumerate(zip(d, ds)):
+                if reasons[i] is None and lab in excluded and (p is None or p >= self.min_domain_score):
+                    reasons[i] = DOMAIN_EXCLUDED
+                    details[i] = f"{self.domain_field}={lab} p={p if p is None else round(p, 4)}"
+        return reasons, details
+
+    def process(self, batch: pa.RecordBatch) -> BatchResult:
+        batch, metrics = self.score(batch)
+        if self.min_quality is None and not self.exclude_domains:
+            return BatchResult(batch, None, metrics)
+        reasons, details = self.decide(batch)
+        kept, rej = split_batch(batch, reasons, details)
+        return BatchResult(kept, rej, metrics)
+
+
+def build_scorer(**params) -> Scorer:
+    """Factory registered as the ``score`` stage (``pipeline/registry.py``)."""
+    return Scorer(**params)
