@@ -32,48 +32,63 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from operators.base import BatchResult, Operator, append_columns, split_batch
 from pipeline import schema as S
 
 # --- Unicode ---------------------------------------------------------------------------------
 
-# A UTF-8 lead byte read as Latin-1/cp1252 followed by a continuation byte read the same way.
-_MOJIBAKE_HINT = re.compile(
-    "[\u00c2-\u00c3\u00c5\u00ce\u00cf\u00d0\u00d1\u00d8\u00d9\u00e0-\u00ef]"
-    "[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
-)
+# Full-width punctuation and the ellipsis: NFKC would fold them to ASCII; "safe" mode keeps them.
 _PROTECTED = (
     [*range(0xFF01, 0xFF10), *range(0xFF1A, 0xFF21), *range(0xFF3B, 0xFF41), *range(0xFF5B, 0xFF61), 0x2026]
 )
-_PUA_BASE = 0xF0000  # Supplementary Private Use Area-A: placeholders NFKC leaves alone
-_PROTECT = {cp: _PUA_BASE + i for i, cp in enumerate(_PROTECTED)}
-_UNPROTECT = {v: k for k, v in _PROTECT.items()}
-_PROTECTED_RE = re.compile("[" + "".join(map(chr, _PROTECTED)) + "]")
-_PUA_RE = re.compile(f"[{chr(_PUA_BASE)}-{chr(_PUA_BASE + len(_PROTECTED))}]")
 
-_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\u2060\ufeff\u00ad]")
-_NEWLINES_RE = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
-_TRAILING_WS_RE = re.compile(r"[ \t]+(?=\n|$)")
-_INNER_WS_RE = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)|(?<=\S)\t(?=\S)")
+
+
+def _nfkc_changing_ranges(skip: set[int]) -> list[tuple[int, int]]:
+    """Code point ranges NFKC changes on their own (planes 0-1 and the compatibility ideographs
+    supplement), minus ``skip``."""
+    cps = [
+        cp
+        for cp in (*range(0x80, 0x20000), *range(0x2F800, 0x2FA20))
+        if not 0xD800 <= cp <= 0xDFFF and cp not in skip and unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
+    ]
+    ranges: list[tuple[int, int]] = []
+    for cp in cps:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return ranges
+
+
+def _re2_class(ranges: list[tuple[int, int]]) -> str:
+    return "[" + "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges) + "]"
+
+
+def _py_class(ranges: list[tuple[int, int]]) -> str:
+    return "[" + "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]"
+
+
+# Characters NFKC folds, except the protected punctuation: a document without any of them is left
+# as it is (checked for the whole batch at once with RE2), and in one with some, only they change.
+_SAFE_RANGES = _nfkc_changing_ranges(set(_PROTECTED))
+_ALL_RANGES = _nfkc_changing_ranges(set())
+NFKC_SAFE_RE2 = _re2_class(_SAFE_RANGES)
+NFKC_ALL_RE2 = _re2_class(_ALL_RANGES)
+_NFKC_SAFE_RUN = re.compile(_py_class(_SAFE_RANGES) + "+")
+
 
 
 def nfkc_safe(text: str) -> str:
-    """NFKC that keeps full-width punctuation and "…" (see module docstring)."""
-    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+    """NFKC that keeps full-width punctuation and "…" (see module docstring): runs of characters
+    that NFKC folds are folded, everything else is left as it is."""
+    if text.isascii():
         return text
-    if not _PROTECTED_RE.search(text):
-        return unicodedata.normalize("NFKC", text)
-    if _PUA_RE.search(text):  # the text already uses our placeholders: fold segment by segment
-        parts = _PROTECTED_RE.split(text)
-        seps = _PROTECTED_RE.findall(text)
-        out = [unicodedata.normalize("NFKC", parts[0])]
-        for sep, part in zip(seps, parts[1:]):
-            out.append(sep)
-            out.append(unicodedata.normalize("NFKC", part))
-        return "".join(out)
-    return unicodedata.normalize("NFKC", text.translate(_PROTECT)).translate(_UNPROTECT)
+    return _NFKC_SAFE_RUN.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
 
 
 # --- Boilerplate -----------------------------------------------------------------------------
@@ -126,6 +141,20 @@ _REFERENCES_RE = re.compile(
 )
 
 
+# RE2 (pyarrow) versions used to find, for a whole batch at once, the documents that need work.
+# Mojibake hint: a UTF-8 lead byte read as Latin-1/cp1252, then a continuation byte read the same way.
+MOJIBAKE_HINT_RE2 = (
+    r"[\x{c2}-\x{c3}\x{c5}\x{ce}\x{cf}\x{d0}\x{d1}\x{d8}\x{d9}\x{e0}-\x{ef}]"
+    r"[\x{80}-\x{bf}\x{152}\x{153}\x{160}\x{161}\x{178}\x{17d}\x{17e}\x{192}\x{2c6}\x{2dc}\x{2013}-\x{203a}"
+    r"\x{20ac}\x{2122}]"
+)
+NEWLINES_RE2 = r"\r\n?|[\x{0b}\x{0c}\x{85}\x{2028}\x{2029}]"
+CONTROL_RE2 = r"[\x{00}-\x{08}\x{0e}-\x{1f}\x{7f}-\x{84}\x{86}-\x{9f}\x{200b}\x{2060}\x{feff}\x{ad}]"
+WIKI_INLINE_RE2 = "(?i)" + _WIKI_INLINE_RE.pattern
+ANY_BOILERPLATE_RE2 = "(?i)" + _ANY_BOILERPLATE.pattern
+REFERENCES_RE2 = "(?im)" + _REFERENCES_RE.pattern
+
+
 class Normalizer(Operator):
     """Unicode repair, safe NFKC, control characters, whitespace and boilerplate lines; see module doc."""
 
@@ -161,8 +190,6 @@ class Normalizer(Operator):
         self._patterns = [
             (name, re.compile(p), max_len) for name, p, max_len in BOILERPLATE_PATTERNS if name not in self.disable_patterns
         ]
-        self._blank_re = re.compile("\n{" + str(max_blank_lines + 2) + ",}")
-        self._blank_sub = "\n" * (max_blank_lines + 1)
 
     def setup(self) -> None:
         if self.fix_mojibake:
@@ -170,36 +197,57 @@ class Normalizer(Operator):
 
     def normalize(self, text: str, m: dict[str, float]) -> str:
         """One document; ``m`` collects metrics."""
-        if self.fix_mojibake and not text.isascii() and _MOJIBAKE_HINT.search(text):
+        return self.normalize_array(pa.array([text], pa.string()), m)[0].as_py()
+
+    def normalize_array(self, texts: pa.Array, m: dict[str, float]) -> pa.Array:
+        """A batch of texts (no nulls). Detection runs on the whole batch with RE2 (pyarrow); only
+        the documents that need a fix go through Python."""
+
+        def add(key: str, v: float) -> None:
+            if v:
+                m[key] = m.get(key, 0.0) + float(v)
+
+        def fix_some(arr: pa.Array, mask_re2: str, fn) -> tuple[pa.Array, int]:
+            mask = np.asarray(pc.match_substring_regex(arr, mask_re2).to_numpy(zero_copy_only=False), bool)
+            if not mask.any():
+                return arr, 0
+            vals = arr.to_pylist()
+            changed = 0
+            for i in np.nonzero(mask)[0]:
+                new = fn(vals[i])
+                if new != vals[i]:
+                    vals[i] = new
+                    changed += 1
+            return pa.array(vals, pa.string()), changed
+
+        if self.fix_mojibake:
             import ftfy
 
-            fixed = ftfy.fix_encoding(text)
-            if fixed != text:
-                m["normalize/mojibake_fixed"] = m.get("normalize/mojibake_fixed", 0.0) + 1
-                text = fixed
-        if self.nfkc != "none" and not text.isascii():
-            folded = nfkc_safe(text) if self.nfkc == "safe" else unicodedata.normalize("NFKC", text)
-            if folded != text:
-                m["normalize/nfkc_changed"] = m.get("normalize/nfkc_changed", 0.0) + 1
-                text = folded
+            texts, k = fix_some(texts, MOJIBAKE_HINT_RE2, ftfy.fix_encoding)
+            add("normalize/mojibake_fixed", k)
+        if self.nfkc == "safe":
+            texts, k = fix_some(texts, NFKC_SAFE_RE2, nfkc_safe)
+            add("normalize/nfkc_changed", k)
+        elif self.nfkc == "full":
+            texts, k = fix_some(texts, NFKC_ALL_RE2, lambda t: unicodedata.normalize("NFKC", t))
+            add("normalize/nfkc_changed", k)
         if self.remove_control:
-            text = _NEWLINES_RE.sub("\n", text)
-            text, k = _CONTROL_RE.subn("", text)
-            if k:
-                m["normalize/control_chars_removed"] = m.get("normalize/control_chars_removed", 0.0) + k
+            texts = pc.replace_substring_regex(texts, NEWLINES_RE2, "\n")
+            add("normalize/control_chars_removed", pc.sum(pc.count_substring_regex(texts, CONTROL_RE2)).as_py())
+            texts = pc.replace_substring_regex(texts, CONTROL_RE2, "")
         if self.remove_boilerplate:
-            text, k = _WIKI_INLINE_RE.subn("", text)
-            if k:
-                m["removed_markers/wiki"] = m.get("removed_markers/wiki", 0.0) + k
-            if self._patterns and _ANY_BOILERPLATE.search(text):
-                text = self._remove_lines(text, m)
+            add("removed_markers/wiki", pc.sum(pc.count_substring_regex(texts, WIKI_INLINE_RE2)).as_py())
+            texts = pc.replace_substring_regex(texts, WIKI_INLINE_RE2, "")
+            if self._patterns:
+                texts, _ = fix_some(texts, ANY_BOILERPLATE_RE2, lambda t: self._remove_lines(t, m))
         if self.remove_references:
-            text = self._remove_references(text, m)
-        text = _TRAILING_WS_RE.sub("", text)
+            texts, _ = fix_some(texts, REFERENCES_RE2, lambda t: self._remove_references(t, m))
+        texts = pc.replace_substring_regex(texts, r"[ \t]+(\n|$)", r"\1")
         if self.collapse_spaces:
-            text = _INNER_WS_RE.sub(" ", text)
-        text = self._blank_re.sub(self._blank_sub, text)
-        return text.strip()
+            texts = pc.replace_substring_regex(texts, r"([^ \t\n])(?:[ \t]{2,}|\t)", r"\1 ")
+        texts = pc.replace_substring_regex(texts, "\n{" + str(self.max_blank_lines + 2) + ",}",
+                                           "\n" * (self.max_blank_lines + 1))
+        return pc.utf8_trim_whitespace(texts)
 
     def _remove_lines(self, text: str, m: dict[str, float]) -> str:
         out = []
@@ -230,33 +278,21 @@ class Normalizer(Operator):
         return text
 
     def process(self, batch: pa.RecordBatch) -> BatchResult:
-        texts = batch.column(S.TEXT).to_pylist()
+        col = batch.column(S.TEXT)
+        original = pc.fill_null(col, "") if col.null_count else col
         m: dict[str, float] = {}
-        out: list[str | None] = []
-        reasons: list[str | None] = []
-        details: list[str | None] = []
-        chars_in = chars_out = 0
-        for t in texts:
-            if t is None:
-                out.append(None)
-                reasons.append("normalize_empty")
-                details.append("0")
-                continue
-            n = self.normalize(t, m)
-            chars_in += len(t)
-            chars_out += len(n)
-            if n:
-                out.append(n)
-                reasons.append(None)
-                details.append(None)
-            else:
-                out.append(t)  # rejected rows keep the original text for the audit
-                reasons.append("normalize_empty")
-                details.append(str(len(t)))
-        m["normalize/chars_in"] = float(chars_in)
-        m["normalize/chars_out"] = float(chars_out)
-        batch = append_columns(batch, {S.TEXT: pa.array(out, pa.string())})
-        if all(r is None for r in reasons):
-            return BatchResult(batch, None, m)
+        out = self.normalize_array(original, m)
+        in_len = np.asarray(pc.utf8_length(original).to_numpy(zero_copy_only=False), np.int64)
+        out_len = np.asarray(pc.utf8_length(out).to_numpy(zero_copy_only=False), np.int64)
+        m["normalize/chars_in"] = float(in_len.sum())
+        m["normalize/chars_out"] = float(out_len.sum())
+        empty = out_len == 0
+        if not empty.any():
+            return BatchResult(append_columns(batch, {S.TEXT: out}), None, m)
+        # rejected rows keep the original text for the audit
+        text = pc.if_else(pa.array(empty), col, out)
+        batch = append_columns(batch, {S.TEXT: text})
+        reasons = ["normalize_empty" if e else None for e in empty]
+        details = [str(int(n)) if e else None for e, n in zip(empty, in_len)]
         kept, rej = split_batch(batch, reasons, details)
         return BatchResult(kept, rej, m)
