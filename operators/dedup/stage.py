@@ -193,6 +193,8 @@ class DedupStage(GlobalStage):
         has_quality = quality_col in df.columns
         own_cols = ["dup_cluster", "dup_cluster_size", "minhash_flag"]
         df = df.drop(*[c for c in own_cols if c in df.columns])
+        if self.reference_signatures:
+            self._check_references(cfg)  # before any work: a settings mismatch fails fast
 
         # 1. signature rows
         t0 = time.perf_counter()
@@ -263,16 +265,29 @@ class DedupStage(GlobalStage):
                                  F.explode(F.expr(f"slice(m, 2, least(n, {cap}) - 1)")).alias("dst")).distinct()
             lsh.write.mode("overwrite").parquet(str(work / "candidates"))
             lsh = spark.read.parquet(str(work / "candidates"))
-            metrics["dedup/candidate_pairs"] = float(lsh.count())
             mode = self._verify_mode()
-            if mode == "estimate":
+            est_pairs = lsh
+            exact_pairs = None
+            if mode == "exact":
+                if n_refs:  # reference texts are not at hand: pairs touching one are estimated
+                    ref_nodes = sigs.filter(F.col("is_ref")).select("node")
+                    est_pairs = lsh.join(ref_nodes.select(F.col("node").alias("src")), on="src", how="left_semi") \
+                        .unionByName(lsh.join(ref_nodes.select(F.col("node").alias("dst")), on="dst",
+                                              how="left_semi")).distinct()
+                    exact_pairs = lsh.join(est_pairs, on=["src", "dst"], how="left_anti")
+                else:
+                    est_pairs, exact_pairs = None, lsh
+            scored_parts = []
+            if mode != "none" and est_pairs is not None:
                 sa = sigs.select(F.col("node").alias("src"), F.col("sig").alias("sig_a"), F.col("thr").alias("thr_a"))
                 sb = sigs.select(F.col("node").alias("dst"), F.col("sig").alias("sig_b"), F.col("thr").alias("thr_b"))
-                pairs = lsh.join(sa, on="src").join(sb, on="dst") \
+                pairs = est_pairs.join(sa, on="src").join(sb, on="dst") \
                     .select("src", "dst", "sig_a", "sig_b", F.greatest("thr_a", "thr_b").alias("thr"))
-                scored = pairs.mapInArrow(lambda it: jaccard_rows(it, num_perm), from_arrow_schema(PAIR_SCHEMA))
-            elif mode == "exact":
-                involved = lsh.select(F.col("src").alias("node")).unionByName(lsh.select(F.col("dst").alias("node"))) \
+                scored_parts.append(pairs.mapInArrow(lambda it: jaccard_rows(it, num_perm),
+                                                     from_arrow_schema(PAIR_SCHEMA)))
+            if exact_pairs is not None:
+                involved = exact_pairs.select(F.col("src").alias("node")) \
+                    .unionByName(exact_pairs.select(F.col("dst").alias("node"))) \
                     .distinct().join(sigs.select("node", "id", "thr"), on="node")
                 lang = F.col("lang") if "lang" in df.columns else F.lit(None).cast("string")
                 texts = df.select(F.col(S.ID).alias("id"), F.col(S.TEXT).alias("text"), lang.alias("lang")) \
@@ -281,15 +296,23 @@ class DedupStage(GlobalStage):
                                   F.col("lang").alias("lang_a"), F.col("thr").alias("thr_a"))
                 tb = texts.select(F.col("node").alias("dst"), F.col("text").alias("text_b"),
                                   F.col("lang").alias("lang_b"), F.col("thr").alias("thr_b"))
-                pairs = lsh.join(ta, on="src").join(tb, on="dst") \
+                pairs = exact_pairs.join(ta, on="src").join(tb, on="dst") \
                     .select("src", "dst", "text_a", "text_b", "lang_a", "lang_b",
                             F.greatest("thr_a", "thr_b").alias("thr"))
-                scored = pairs.mapInArrow(lambda it: exact_jaccard_rows(it, cfg), from_arrow_schema(EXACT_PAIR_SCHEMA))
+                scored_parts.append(pairs.mapInArrow(lambda it: exact_jaccard_rows(it, cfg),
+                                                     from_arrow_schema(EXACT_PAIR_SCHEMA)))
+            if scored_parts:
+                scored = scored_parts[0] if len(scored_parts) == 1 else scored_parts[0].unionByName(scored_parts[1])
             if mode != "none":
                 scored.write.mode("overwrite").parquet(str(work / "scored"))
                 scored = spark.read.parquet(str(work / "scored"))
                 lsh = scored.filter(F.col("jaccard") >= F.col("thr")).select("src", "dst")
-                metrics["dedup/verified_pairs"] = float(lsh.count())
+                cnt = scored.agg(F.count(F.lit(1)).alias("n"),
+                                 F.sum((F.col("jaccard") >= F.col("thr")).cast("long")).alias("ok")).collect()[0]
+                metrics["dedup/candidate_pairs"] = float(cnt["n"])
+                metrics["dedup/verified_pairs"] = float(cnt["ok"] or 0)
+            else:
+                metrics["dedup/candidate_pairs"] = float(lsh.count())
             edges = edges.unionByName(lsh)
         timings["lsh"] = time.perf_counter() - t0
 
@@ -387,9 +410,8 @@ class DedupStage(GlobalStage):
         kept.write.mode("overwrite").parquet(str(path))
         (path / SIGNATURES_META).write_text(json.dumps(cfg.signature_params(), indent=2, sort_keys=True))
 
-    def _load_references(self, spark, F, cfg: SignerConfig):
+    def _check_references(self, cfg: SignerConfig) -> None:
         want = cfg.signature_params()
-        frames = []
         for p in self.reference_signatures:
             meta_file = Path(p) / SIGNATURES_META
             if not meta_file.exists():
@@ -398,6 +420,11 @@ class DedupStage(GlobalStage):
             if meta != want:
                 diff = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
                 raise ValueError(f"dedup: reference signatures {p} were made with other settings: {diff}")
+
+    def _load_references(self, spark, F, cfg: SignerConfig):
+        self._check_references(cfg)
+        frames = []
+        for p in self.reference_signatures:
             ref = spark.read.parquet(str(p)).select(*[f.name for f in SIG_SCHEMA])
             # reference nodes live in their own id space: a re-submitted document is not confused
             # with its earlier copy (it is simply found to duplicate it).
