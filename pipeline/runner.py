@@ -150,8 +150,8 @@ class PipelineRunner:
             shutil.rmtree(stale, ignore_errors=True)
         tmp = self.workdir / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
+        spark = self.spark  # JVM start-up is not the stage's time
         t0 = time.time()
-        spark = self.spark
         ctx = StageContext(spark, cfg, st or StageConfig("read"), index, tmp, self.workdir, cfg.seed, dict(stage_dirs))
         metrics: dict[str, Any] = {}
         params: dict[str, Any] = {}
@@ -246,6 +246,8 @@ class PipelineRunner:
     # -- stats and samples ----------------------------------------------------------------------
     def _stats(self, tmp: Path, name: str, index: int, metrics: dict, params: dict, stage_hash: str,
                t0: float, F) -> dict[str, Any]:
+        from pipeline.histograms import stage_histograms
+
         spark = self.spark
         kept = spark.read.parquet(str(tmp / "kept"))
         rej = spark.read.parquet(str(tmp / "rejected"))
@@ -282,6 +284,7 @@ class PipelineRunner:
             "chars_rejected": chars_rej,
             "rejected_by_reason": dict(sorted(by_reason.items())),
             "by_group": {"columns": group_cols, "rows": rows},
+            "histograms": stage_histograms(kept, rej, stage=name, out_dir=tmp),  # for `winnow report`
             "metrics": {k: metrics[k] for k in sorted(metrics)},
             "params": params,
             "hash": stage_hash,

@@ -53,7 +53,10 @@ def get_spark(cfg: SparkConfig | None = None):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(cfg.app_name)
     if not launched_by_spark_submit():
-        builder = builder.master(cfg.master or "local[*]")
+        master = cfg.master or "local[*]"
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # embedded Spark needs no public address
+        builder = builder.master(master)
         builder = builder.config("spark.driver.memory", cfg.driver_memory)
     elif cfg.master:
         builder = builder.master(cfg.master)
