@@ -72,7 +72,10 @@ def _plain(op, table: pa.Table) -> dict:
     from pipeline import schema as S
     from pipeline.execute import apply_batches, output_schema
 
+    from operators.filters import chinese
+
     op.setup()
+    chinese._SEG_CACHE.clear()  # no segmentation left over from an earlier measurement
     out_schema = output_schema(op, table.schema)
     batches = table.to_batches(max_chunksize=BATCH)
     t0 = time.perf_counter()

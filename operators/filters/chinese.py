@@ -112,15 +112,16 @@ class ChineseQuality(RuleFilter):
       / non-space characters > ``max_symbol_ratio`` (0.1)
     - ``zh_url_density``: characters inside URLs / characters > ``max_url_char_ratio`` (0.2)
     - ``zh_low_cjk_ratio``: Han characters / letters of any script < ``min_cjk_ratio`` (0.2)
-    - ``zh_low_avg_word_length`` / ``zh_high_avg_word_length``: mean Han characters per jieba word
-      containing Han outside ``min_avg_word_length``..``max_avg_word_length`` (1.2..4.0); garbled or
-      random-character text segments into single characters
     - ``zh_low_terminal_punct``: non-empty lines ending in terminal punctuation (。！？… and ASCII
       .!?) < ``min_terminal_punct_ratio`` (0.1) of lines
     - ``zh_table_page``: lines that look like table rows (|, tabs, aligned columns) >= ``max_table_lines_ratio`` (0.5)
     - ``zh_list_page``: list-item lines (bullets, enumerators) > ``max_bullet_lines_ratio`` (0.9), or short
       lines (<= ``short_line_chars``, 15) without terminal punctuation >= ``max_short_lines_ratio`` (0.67)
       of at least ``min_lines_for_page_rules`` (5) lines
+    - ``zh_low_avg_word_length`` / ``zh_high_avg_word_length``: mean Han characters per jieba word
+      containing Han outside ``min_avg_word_length``..``max_avg_word_length`` (1.2..4.0); garbled or
+      random-character text segments into single characters. Checked last, and jieba runs only on
+      the documents that passed every other rule (it is the costly part).
     """
 
     name = "zh_quality"
@@ -142,7 +143,7 @@ class ChineseQuality(RuleFilter):
         max_short_lines_ratio: float | None = 0.67,
         short_line_chars: int = 15,
         min_lines_for_page_rules: int = 5,
-        jieba_max_chars: int = 10_000,
+        jieba_max_chars: int = 5_000,
         jieba_hmm: bool = False,
         languages: list[str] | None = None,
     ):
@@ -168,8 +169,9 @@ class ChineseQuality(RuleFilter):
         if self.min_avg_word_length is not None or self.max_avg_word_length is not None:
             get_jieba()
 
-    def stats(self, texts: pa.Array) -> dict[str, np.ndarray]:
-        """The measured statistics (one array per name), kept separate from the decisions."""
+    def stats(self, texts: pa.Array, segment_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The measured statistics (one array per name), kept separate from the decisions. jieba
+        statistics are computed for the documents in ``segment_mask`` only (default: all)."""
         nonspace = count_re(texts, r"\S").astype(np.float64)
         han = count_re(texts, HAN_RE2)
         box = count_re(texts, BOX_RE2)
@@ -199,15 +201,35 @@ class ChineseQuality(RuleFilter):
         st["short_lines_ratio"] = safe_div(lines.sum(short), n_lines)
         st["lines"] = n_lines
         if self.min_avg_word_length is not None or self.max_avg_word_length is not None:
-            words = word_segments(texts, self.jieba_max_chars, self.jieba_hmm)
-            whan = count_re(words.values, HAN_RE2) if len(words.values) else np.zeros(0, np.int64)
-            is_zh = whan > 0
-            st["avg_word_length"] = safe_div(words.sum(whan), words.sum(is_zh))
-            st["zh_words"] = words.sum(is_zh)
+            sel = np.ones(len(texts), bool) if segment_mask is None else segment_mask
+            st.update(self._word_stats(texts, sel))
         return st
 
     def decide(self, batch: pa.RecordBatch, texts: pa.Array) -> Decision:
-        st = self.stats(texts)
+        # jieba (the costly part) only runs on documents that pass every cheaper rule
+        st = self.stats(texts, segment_mask=np.zeros(len(texts), bool))
+        cheap = self._checks(st, with_words=False)
+        failed = np.zeros(len(texts), bool)
+        for chk in cheap:
+            failed |= chk.fail
+        if (self.min_avg_word_length is not None or self.max_avg_word_length is not None) and (~failed).any():
+            st.update(self._word_stats(texts, ~failed))
+        return Decision(self._checks(st, with_words=True))
+
+    def _word_stats(self, texts: pa.Array, sel: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(texts)
+        out = {"avg_word_length": np.zeros(n), "zh_words": np.zeros(n)}
+        if not sel.any():
+            return out
+        sub = texts if sel.all() else texts.filter(pa.array(sel))
+        words = word_segments(sub, self.jieba_max_chars, self.jieba_hmm)
+        whan = count_re(words.values, HAN_RE2) if len(words.values) else np.zeros(0, np.int64)
+        is_zh = whan > 0
+        out["avg_word_length"][sel] = safe_div(words.sum(whan), words.sum(is_zh))
+        out["zh_words"][sel] = words.sum(is_zh)
+        return out
+
+    def _checks(self, st: dict[str, np.ndarray], with_words: bool) -> list[Check]:
         c: list[Check] = []
         if self.min_chars is not None:
             c.append(Check("zh_short_doc", st["chars"] < self.min_chars, st["chars"]))
@@ -221,12 +243,6 @@ class ChineseQuality(RuleFilter):
             c.append(Check("zh_url_density", st["url_char_ratio"] > self.max_url_char_ratio, st["url_char_ratio"]))
         if self.min_cjk_ratio is not None:
             c.append(Check("zh_low_cjk_ratio", st["cjk_ratio"] < self.min_cjk_ratio, st["cjk_ratio"]))
-        if "avg_word_length" in st:
-            awl, has = st["avg_word_length"], st["zh_words"] > 0
-            if self.min_avg_word_length is not None:
-                c.append(Check("zh_low_avg_word_length", has & (awl < self.min_avg_word_length), awl))
-            if self.max_avg_word_length is not None:
-                c.append(Check("zh_high_avg_word_length", has & (awl > self.max_avg_word_length), awl))
         if self.min_terminal_punct_ratio is not None:
             r = st["terminal_punct_ratio"]
             c.append(Check("zh_low_terminal_punct", r < self.min_terminal_punct_ratio, r))
@@ -240,7 +256,13 @@ class ChineseQuality(RuleFilter):
         if self.max_short_lines_ratio is not None:
             r = st["short_lines_ratio"]
             c.append(Check("zh_list_page", enough & (r >= self.max_short_lines_ratio), r))
-        return Decision(c)
+        if with_words and "avg_word_length" in st:
+            awl, has = st["avg_word_length"], st["zh_words"] > 0
+            if self.min_avg_word_length is not None:
+                c.append(Check("zh_low_avg_word_length", has & (awl < self.min_avg_word_length), awl))
+            if self.max_avg_word_length is not None:
+                c.append(Check("zh_high_avg_word_length", has & (awl > self.max_avg_word_length), awl))
+        return c
 
 
 class ChineseRepetition(RuleFilter):
@@ -267,7 +289,7 @@ class ChineseRepetition(RuleFilter):
         top_n_grams=((2, 0.20), (3, 0.18), (4, 0.16)),
         dup_n_grams=((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)),
         char_dup_n_grams=((10, 0.3),),
-        jieba_max_chars: int = 10_000,
+        jieba_max_chars: int = 5_000,
         jieba_hmm: bool = False,
         languages: list[str] | None = None,
     ):
