@@ -83,3 +83,15 @@ classifiers: models/quality-bert/config.json models/domain-bert/config.json mode
 
 labelled:  ## rebuild data/labelled from ../shared/corpora (the built set is committed)
 	$(PY) -m classifiers.build_labelled
+
+# The trainer (issue 10). TRAIN_DATA: a shard dir, a manifest, or a pipeline workdir (newest
+# <NN>-tokenize/shards wins). Without pipeline shards: `python -m trainer.synthetic work/synthetic`
+# then `make train TRAIN_DATA=work/synthetic/shards`.
+TRAIN_DATA ?= $(WORKDIR)
+TRAIN_ARGS ?= --model llama-tiny --seq-len 128 --micro-batch 8 --max-steps 200 --lr 2e-3 \
+              --eval-interval 50 --log-interval 10 --ckpt-interval 100
+train: venv  ## short CPU training (llama-tiny) on the demo shards -> $(WORKDIR)/train
+	$(PY) -m trainer --data $(TRAIN_DATA) --out $(WORKDIR)/train $(TRAIN_ARGS)
+
+bench-gpu: venv  ## TinyLlama-1.1B training throughput (TGS, MFU) on one GPU -> bench/results/gpu_train.json
+	$(PY) -m bench.bench_gpu_train

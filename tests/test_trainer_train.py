@@ -13,6 +13,15 @@ from trainer import loop
 from trainer.cli import parse_args
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: tiny matmuls gain nothing from two, and a busy 2-core box thrashes."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     return synthetic_shards(tmp_path_factory)
@@ -112,3 +121,12 @@ def test_nan_step_is_skipped_and_limit_stops(manifest, tmp_path, monkeypatch):
                                           export=False, initial_eval=False)))
     with pytest.raises(RuntimeError, match="skipped steps"):
         t.run()
+
+
+def test_gpu_benchmark_code_path_on_cpu(tmp_path):
+    from bench.bench_gpu_train import dry_run
+
+    r = dry_run(tmp_path)
+    assert r["device"] == "cpu" and r["attention"] == "sdpa" and r["vocab"] == 512
+    assert r["timed_steps"] == 4 and r["tgs"] > 0 and r["mfu"] is None  # no CPU peak: MFU n/a
+    assert r["flops_per_token"] > 6 * (r["params"] - 512 * 64) and r["skipped_steps"] == 0

@@ -247,7 +247,7 @@ class Trainer:
         val = evaluate(self.model, self.eval_data, self.env, self.autocast)
         if val is not None:
             self.state["val_loss"] = val
-            if self.state["initial_val_loss"] is None:
+            if self.state["step"] == 0:
                 self.state["initial_val_loss"] = val
             if self.state["best_val_loss"] is None or val < self.state["best_val_loss"]:
                 self.state["best_val_loss"] = val
