@@ -4,7 +4,7 @@ Examples::
 
     winnow-train --data work/demo --model llama-tiny --max-steps 200 --out runs/tiny
     torchrun --nproc_per_node 2 -m trainer --data shards/ --max-steps 100 --out runs/ddp
-    deepspeed --num_gpus 8 trainer/cli.py --deepspeed configs/deepspeed/zero2.json --model tinyllama-1.1b ...
+    deepspeed --num_gpus 8 --module trainer --deepspeed configs/deepspeed/zero2.json --model tinyllama-1.1b ...
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
   which always needs one: a world of 1 is created on 127.0.0.1).
 * ``torchrun --nproc_per_node N -m trainer``: RANK/WORLD_SIZE/LOCAL_RANK from the environment; DDP
   over NCCL on GPU, gloo on CPU.
-* ``deepspeed trainer/cli.py --deepspeed cfg.json``: the launcher sets the same variables and
+* ``deepspeed --module trainer --deepspeed cfg.json``: the launcher sets the same variables and
   passes ``--local_rank``.
 """
 
