@@ -49,7 +49,7 @@ class SignerConfig:
     hash: str = "fast"  # fast | datasketch
     ngram: int = 5
     cjk_shingle: str = "char"  # char | jieba
-    cjk_ngram: int = 5
+    cjk_ngram: int = 3
     cjk_ratio: float = 0.3
     exact_normalize: tuple[str, ...] = ("case", "whitespace", "punctuation")
     threshold: float = 0.8

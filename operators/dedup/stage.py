@@ -69,7 +69,7 @@ class DedupStage(GlobalStage):
         scheme: str = "affine32",
         ngram: int = 5,
         cjk_shingle: str = "char",
-        cjk_ngram: int = 5,
+        cjk_ngram: int = 3,
         cjk_ratio: float = 0.3,
         exact: bool = True,
         exact_normalize: list[str] | tuple[str, ...] = ("case", "whitespace", "punctuation"),
