@@ -69,10 +69,9 @@ def _build_op():
 
 def _plain(op, table: pa.Table) -> dict:
     """The operators on Arrow batches in this process; returns throughput and per-rule seconds."""
+    from operators.filters import chinese
     from pipeline import schema as S
     from pipeline.execute import apply_batches, output_schema
-
-    from operators.filters import chinese
 
     op.setup()
     chinese._SEG_CACHE.clear()  # no segmentation left over from an earlier measurement
