@@ -123,6 +123,26 @@ def test_nan_step_is_skipped_and_limit_stops(manifest, tmp_path, monkeypatch):
         t.run()
 
 
+def test_loss_spike_is_skipped(manifest, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = loop.compute_loss
+
+    def spiky(model, batch, autocast):
+        calls["n"] += 1
+        loss = real(model, batch, autocast)
+        return loss * 50 if calls["n"] in (25, 26) else loss  # calls 1-2: the probe below; then 2 per step
+
+    monkeypatch.setattr(loop, "compute_loss", spiky)
+    t = loop.Trainer(parse_args(tiny_args(manifest.parent, tmp_path / "spike", max_steps=15, spike_factor=3.0,
+                                          export=False, initial_eval=False)))
+    before = {k: v.clone() for k, v in t.raw_model.state_dict().items()}
+    t.train_step(1e-3)  # a normal step changes the weights ...
+    assert any(not torch.equal(before[k], v) for k, v in t.raw_model.state_dict().items())
+    t.run()
+    rows = metrics(tmp_path / "spike")
+    assert t.state["skipped"] == 1 and next(r["step"] for r in rows if r["skipped"]) == 12
+
+
 def test_gpu_benchmark_code_path_on_cpu(tmp_path):
     from bench.bench_gpu_train import dry_run
 

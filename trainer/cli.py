@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help=help_)
         else:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
-            ap.add_argument(*names, dest=f.name, type=typ, default=f.default, help=help_)
+            ap.add_argument(*names, dest=f.name, type=typ, default=f.default, help=help_,
+                            choices=f.metadata.get("choices"))
     ap.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return ap
 

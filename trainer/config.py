@@ -40,10 +40,12 @@ class TrainConfig:
     beta2: float = field(default=0.95, metadata={"help": "AdamW beta2"})
     eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
     grad_clip: float = field(default=1.0, metadata={"help": "max global grad norm (0: off)"})
-    schedule: str = field(default="cosine", metadata={"help": "cosine | wsd | constant"})
+    schedule: str = field(default="cosine", metadata={"help": "cosine | wsd | constant",
+                                                      "choices": ("cosine", "wsd", "constant")})
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup steps (0: 1%% of steps, min 1)"})
     decay_frac: float = field(default=0.2, metadata={"help": "wsd: fraction of steps in the final anneal"})
-    decay_shape: str = field(default="linear", metadata={"help": "wsd anneal: linear | cosine | 1-sqrt"})
+    decay_shape: str = field(default="linear", metadata={"help": "wsd anneal: linear | cosine | 1-sqrt",
+                                                         "choices": ("linear", "cosine", "1-sqrt")})
     # stability guard
     spike_factor: float = field(default=0.0, metadata={"help": "skip step if loss > factor x running mean (0: off)"})
     max_skips: int = field(default=20, metadata={"help": "stop after this many skipped steps"})
@@ -63,8 +65,9 @@ class TrainConfig:
     # distributed
     deepspeed: str = field(default="", metadata={"help": "DeepSpeed JSON config (ZeRO 1/2/3)"})
     local_rank: int = field(default=-1, metadata={"help": "set by the deepspeed launcher"})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda", "choices": ("auto", "cpu", "cuda")})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16",
+                                                  "choices": ("auto", "fp32", "bf16")})
     # debugging: stop after this many steps of the planned run (a simulated interruption)
     stop_after: int = field(default=0, metadata={"help": "exit after this step (schedule unchanged)"})
 
