@@ -22,6 +22,7 @@ from trainer.data import (
     EvalData,
     TrainData,
     check_checksums,
+    load_tokenizer,
     manifest_summary,
     resolve_tokenizer,
     wait_for_manifest,
@@ -105,7 +106,8 @@ class Trainer:
                                  cfg.decay_frac, cfg.decay_shape)
 
         # model
-        self.model_config = model_config(cfg.model, int(tok.get("vocab_size") or 0), cfg.seq_len, tok)
+        vocab = int(tok.get("vocab_size") or 0) or len(load_tokenizer(self.tokenizer_path))
+        self.model_config = model_config(cfg.model, vocab, cfg.seq_len, tok)
         model = build_model(self.model_config, cfg.seed, cfg.activation_checkpointing)
         self.counts = param_counts(self.model_config)
         bf16 = cfg.dtype == "bf16" or (cfg.dtype == "auto" and env.device.type == "cuda")
