@@ -1,0 +1,63 @@
+"""Checksums and sanity checks that turn a pattern match into a confident PII finding."""
+
+from __future__ import annotations
+
+import ipaddress
+
+# GB 11643-1999: resident ID, ISO 7064 MOD 11-2.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+# First two digits of a resident ID: province-level region codes.
+_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
+              50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91}
+# GB 32100-2015: unified social credit code, MOD 31.
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def cn_id18_valid(s: str) -> bool:
+    if len(s) != 18 or not s[:17].isdigit() or int(s[:2]) not in _PROVINCES:
+        return False
+    total = sum(int(c) * w for c, w in zip(s[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == s[17].upper()
+
+
+def cn_id15_valid(s: str) -> bool:
+    """Legacy 15-digit ID: no checksum, so region code and birth date must be plausible."""
+    if len(s) != 15 or not s.isdigit() or int(s[:2]) not in _PROVINCES:
+        return False
+    month, day = int(s[8:10]), int(s[10:12])
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def uscc_valid(s: str) -> bool:
+    s = s.upper()
+    if len(s) != 18 or any(c not in _USCC_CHARS for c in s) or not s[2:8].isdigit():
+        return False
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(s[:17], _USCC_WEIGHTS))
+    check = (31 - total % 31) % 31
+    return _USCC_CHARS[check] == s[17]
+
+
+def luhn_valid(digits: str) -> bool:
+    if not digits.isdigit() or not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def ip_valid(s: str, public_only: bool) -> bool:
+    try:
+        ip = ipaddress.ip_address(s.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 4 and s.count(".") != 3:
+        return False
+    if ip.is_unspecified or ip.is_loopback and ip.version == 6:
+        return False
+    return ip.is_global if public_only else True
