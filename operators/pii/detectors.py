@@ -2,8 +2,8 @@
 
 Every detector has a ``trigger``: a cheap RE2 pattern that pyarrow evaluates over a whole batch,
 so the Python patterns run only on documents that could contain that type. ``find`` returns
-character spans. Python's ``\\b`` does not work beside Chinese characters, so patterns use explicit
-digit/letter lookarounds.
+character spans. Python's ``\\b`` and ``\\w`` treat Chinese characters as word characters, so the patterns use
+explicit ASCII digit/letter lookarounds ("联系13812345678" must still match).
 """
 
 from __future__ import annotations
@@ -77,11 +77,13 @@ class Phone(Detector):
         re.compile(r"(?<![\d])(?:\(0\d{2,3}\)\s?|（0\d{2,3}）|0\d{2,3}[\s\-])\d{7,8}(?:\s?(?:转|ext\.?|x)\s?\d{1,5})?(?!\d)"),
         # North American: +1 / 1 / 001, area code 2-9xx, exchange 2-9xx, optional extension
         re.compile(
-            r"(?<![\d\w.])(?:(?:\+1|001|1)[\s.\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.\-])[2-9]\d{2}[\s.\-]\d{4}"
+            r"(?<![0-9A-Za-z_.])(?:(?:\+1|001|1)[\s.\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.\-])[2-9]\d{2}[\s.\-]\d{4}"
             r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\d.]\d)"
         ),
+        # North American, ten bare digits: only with valid NANP area code and exchange (2-9xx)
+        re.compile(r"(?<![0-9A-Za-z_.+\-])[2-9]\d{2}[2-9]\d{6}(?![\d\-]|\.\d)"),
         # E.164 with a leading +: 8 to 15 digits, optionally grouped
-        re.compile(r"(?<![\d\w])\+[1-9](?:[\s\-]?\d){7,14}(?!\d)"),
+        re.compile(r"(?<![0-9A-Za-z_])\+[1-9](?:[\s\-]?\d){7,14}(?!\d)"),
     ]
 
     def find(self, text: str) -> list[Span]:
@@ -150,10 +152,10 @@ class IPAddress(Detector):
     type = "ip"
     placeholder = "<IP>"
     trigger = r"\d\.\d+\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:"
-    _v4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                     r"(?![\w]|\.\d)")
-    _v6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
-                     r"(?:%[\w]+)?(?![\w:])")
+    _v4 = re.compile(r"(?<![0-9A-Za-z_.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                     r"(?![0-9A-Za-z_]|\.\d)")
+    _v6 = re.compile(r"(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
+                     r"(?:%[\w]+)?(?![0-9A-Za-z_:])")
 
     def __init__(self, public_only: bool = False):
         self.public_only = public_only

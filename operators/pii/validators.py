@@ -58,6 +58,6 @@ def ip_valid(s: str, public_only: bool) -> bool:
         return False
     if ip.version == 4 and s.count(".") != 3:
         return False
-    if ip.is_unspecified or ip.is_loopback and ip.version == 6:
+    if ip.is_unspecified or ip.is_loopback:  # 0.0.0.0, 127.0.0.1, ::1 identify nobody
         return False
     return ip.is_global if public_only else True
