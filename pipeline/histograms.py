@@ -1,0 +1,229 @@
+"""Per-stage distributions for the run report, computed once by the runner from a stage's written output.
+
+``compute(kept_df, rejected_df)`` returns a small JSON-able dict that the runner stores as
+``stats.json["histograms"]``; ``winnow report`` draws its distribution plots from it and never rescans
+the corpus. Everything is generic over the columns a stage's output happens to have:
+
+- ``numeric``: a fixed-bin histogram of every numeric column plus ``length`` (characters of ``text``),
+  separately for kept and rejected rows, with min / p10 / p50 / p90 / max / mean. Bins are fixed so
+  histograms of different stages and runs line up: score columns (name contains ``score``) use 20
+  bins over [0, 1]; other columns use 1-2-5 edges (0, 1, 2, 5, 10, ...; integer columns also get
+  1..5 exactly). Values below the first edge count in the first bin, above the last in the last.
+- ``categorical``: docs, chars (and ``n_tokens`` when the column exists) per value of the
+  low-cardinality string columns in ``CATEGORICAL`` (e.g. ``domain``, ``mix_group``), top
+  ``MAX_CATEGORIES`` values, the rest summed under ``(other)``.
+- ``maps``: per-key sums and document counts of ``map<string, number>`` columns (``pii_counts``).
+- ``tokens``: summed ``n_tokens`` of kept and rejected rows, when the column exists.
+
+Cost: one Spark job over a projection of the output (text length and the numeric / categorical
+columns, cached while it is aggregated), one for the quantiles, plus one per map column.
+
+A stage that scores quality (a ``quality_score`` column and either the stage is named ``score`` or
+it rejected rows as ``low_quality``) also gets ``samples/kept_edge.jsonl`` when ``out_dir`` is given:
+the kept documents with the lowest quality score, i.e. the ones nearest the threshold, PII-scrubbed
+and truncated like the rejected samples, so a person can judge where the threshold sits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline import schema as S
+
+LENGTH = "length"
+UNIT_BINS = 20
+EDGES_125 = [0.0] + [m * 10.0 ** e for e in range(0, 9) for m in (1, 2, 5)]
+EDGES_INT = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] + [m * 10.0 ** e for e in range(1, 10) for m in (1, 2, 5)]
+EDGES_LENGTH = [0.0] + [m * 10.0 ** e for e in range(1, 8) for m in (1, 2, 5)]
+CATEGORICAL = ("lang", "domain", "domain_fasttext", "mix_group", "minhash_flag")
+MAX_CATEGORIES = 40
+QUANTILES = (0.1, 0.5, 0.9)
+EDGE_SAMPLES = 8
+EDGE_CHARS = 1000
+# Bookkeeping columns that are numeric but not worth a histogram.
+SKIP_NUMERIC = frozenset()
+
+
+def unit_edges(n: int = UNIT_BINS) -> list[float]:
+    return [round(i / n, 6) for i in range(n + 1)]
+
+
+def edges_for(name: str, dtype: str) -> list[float]:
+    """The fixed bin edges used for a column (``len(edges) - 1`` bins; the last edge closes the range)."""
+    if name == LENGTH:
+        return EDGES_LENGTH
+    if "score" in name and dtype in ("float", "double"):
+        return unit_edges()
+    if dtype in ("tinyint", "smallint", "int", "bigint"):
+        return EDGES_INT
+    return EDGES_125
+
+
+def _bin_expr(F, col, edges: list[float]):
+    """Bin index of ``col`` for ``edges``: clamped into [0, len(edges) - 2], null stays null."""
+    last = len(edges) - 2
+    if edges == unit_edges():
+        return F.least(F.greatest(F.floor(col * UNIT_BINS), F.lit(0)), F.lit(last)).cast("int")
+    expr = None
+    for i, hi in enumerate(edges[1:-1]):
+        expr = F.when(col < hi, F.lit(i)) if expr is None else expr.when(col < hi, F.lit(i))
+    return (expr.otherwise(F.lit(last)) if expr is not None else F.lit(0)).cast("int")
+
+
+def _numeric_columns(df) -> dict[str, str]:
+    out = {}
+    for f in df.schema.fields:
+        t = f.dataType.simpleString()
+        if t in ("tinyint", "smallint", "int", "bigint", "float", "double") and f.name not in SKIP_NUMERIC:
+            out[f.name] = t
+    return out
+
+
+def _map_columns(df) -> list[str]:
+    out = []
+    for f in df.schema.fields:
+        t = f.dataType.simpleString()
+        if t.startswith("map<string,") and any(n in t for n in ("int", "bigint", "float", "double")):
+            out.append(f.name)
+    return out
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def compute(kept, rejected, stage: str | None = None, out_dir: str | Path | None = None,
+            edge_samples: int = EDGE_SAMPLES) -> dict[str, Any]:
+    """Histograms of a stage's written output (``kept`` and ``rejected`` Spark DataFrames)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    common = [c for c in kept.columns if c in rejected.columns]
+    numeric = {c: t for c, t in _numeric_columns(kept).items() if c in common}
+    categorical = [c for c in CATEGORICAL if c in common]
+    maps = [c for c in _map_columns(kept) if c in common]
+    has_tokens = "n_tokens" in numeric
+    cols = {LENGTH: "bigint", **numeric}
+
+    def project(df, outcome: str):
+        length = F.length(F.coalesce(F.col(S.TEXT), F.lit(""))).cast("bigint") if S.TEXT in df.columns \
+            else F.lit(None).cast("bigint")
+        sel = [F.lit(outcome).alias("_o"), length.alias(LENGTH)]
+        sel += [F.col(c).cast("double").alias(c) for c in numeric]
+        sel += [F.col(c).cast("string").alias(c) for c in categorical]
+        return df.select(*sel)
+
+    proj = project(kept, "kept").unionByName(project(rejected, "rejected")).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        # 1. every histogram and category count in one job: explode (column, value) pairs, then group.
+        pairs = [F.struct(F.lit(c).alias("c"), _bin_expr(F, F.col(c), edges_for(c, t)).cast("string").alias("v"))
+                 for c, t in cols.items()]
+        pairs += [F.struct(F.lit(c).alias("c"), F.coalesce(F.col(c), F.lit("(null)")).alias("v"))
+                  for c in categorical]
+        tok = F.col("n_tokens") if has_tokens else F.lit(None).cast("double")
+        exploded = proj.select("_o", F.col(LENGTH).alias("_len"), tok.alias("_tok"), F.explode(F.array(*pairs)).alias("p"))
+        rows = (exploded.groupBy("_o", F.col("p.c").alias("c"), F.col("p.v").alias("v"))
+                .agg(F.count(F.lit(1)).alias("docs"), F.sum("_len").alias("chars"), F.sum("_tok").alias("tokens"))
+                .collect())
+        # 2. quantiles, min, max, mean per numeric column and outcome.
+        aggs = []
+        for c in cols:
+            aggs += [F.percentile_approx(c, list(QUANTILES), 1000).alias(f"{c}__q"), F.min(c).alias(f"{c}__min"),
+                     F.max(c).alias(f"{c}__max"), F.avg(c).alias(f"{c}__mean"), F.count(c).alias(f"{c}__n")]
+        quant = {r["_o"]: r.asDict() for r in proj.groupBy("_o").agg(*aggs).collect()}
+    finally:
+        proj.unpersist()
+
+    out: dict[str, Any] = {"numeric": {}, "categorical": {}, "maps": {}}
+    for c, t in cols.items():
+        edges = edges_for(c, t)
+        h: dict[str, Any] = {"edges": edges, "dtype": t}
+        for o in ("kept", "rejected"):
+            counts = [0] * (len(edges) - 1)
+            nulls = 0
+            for r in rows:
+                if r["_o"] == o and r["c"] == c:
+                    if r["v"] is None:
+                        nulls += int(r["docs"])
+                    else:
+                        counts[int(r["v"])] += int(r["docs"])
+            q = quant.get(o) or {}
+            qs = q.get(f"{c}__q") or [None] * len(QUANTILES)
+            h[o] = {"counts": counts, "nulls": nulls, "n": int(q.get(f"{c}__n") or 0),
+                    "min": _clean(q.get(f"{c}__min")), "max": _clean(q.get(f"{c}__max")),
+                    "mean": _clean(q.get(f"{c}__mean")),
+                    **{f"p{int(p * 100)}": _clean(v) for p, v in zip(QUANTILES, qs)}}
+        if sum(h["kept"]["counts"]) + sum(h["rejected"]["counts"]) or c == LENGTH:
+            out["numeric"][c] = h
+    for c in categorical:
+        entry: dict[str, Any] = {}
+        for o in ("kept", "rejected"):
+            vals = sorted(((r["v"], r) for r in rows if r["_o"] == o and r["c"] == c), key=lambda kv: -kv[1]["docs"])
+            d: dict[str, dict[str, int]] = {}
+            for i, (v, r) in enumerate(vals):
+                key = v if i < MAX_CATEGORIES else "(other)"
+                slot = d.setdefault(key, {"docs": 0, "chars": 0, **({"tokens": 0} if has_tokens else {})})
+                slot["docs"] += int(r["docs"])
+                slot["chars"] += int(r["chars"] or 0)
+                if has_tokens:
+                    slot["tokens"] += int(r["tokens"] or 0)
+            entry[o] = d
+        out["categorical"][c] = entry
+    for c in maps:
+        entry = {}
+        for o, df in (("kept", kept), ("rejected", rejected)):
+            agg = (df.select(F.explode(F.col(c)).alias("k", "v")).groupBy("k")
+                   .agg(F.sum("v").alias("total"), F.count(F.lit(1)).alias("docs")).collect())
+            entry[o] = {r["k"]: {"total": _clean(float(r["total"] or 0)), "docs": int(r["docs"])}
+                        for r in sorted(agg, key=lambda r: str(r["k"]))}
+        out["maps"][c] = entry
+    if has_tokens:
+        out["tokens"] = {o: int(sum((r["tokens"] or 0) for r in rows if r["_o"] == o and r["c"] == LENGTH))
+                         for o in ("kept", "rejected")}
+    if out_dir is not None and "quality_score" in common and edge_samples > 0:
+        is_gate = stage == "score" or rejected.filter(F.col(S.REJECT_REASON) == "low_quality").limit(1).count() > 0
+        if is_gate:
+            n = write_edge_samples(kept, Path(out_dir) / "samples" / "kept_edge.jsonl", edge_samples)
+            out["edge_samples"] = {"file": "samples/kept_edge.jsonl", "column": "quality_score", "docs": n}
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def stage_histograms(kept, rejected, stage: str | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """``compute`` for the runner: a failure here is reported in the stats, never fails the stage."""
+    try:
+        return compute(kept, rejected, stage=stage, out_dir=out_dir)
+    except Exception as e:  # noqa: BLE001 - the report degrades, the data run goes on
+        import logging
+
+        logging.getLogger("winnow").warning("histograms of stage %s failed: %s", stage, e)
+        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+
+
+def write_edge_samples(kept, path: Path, n: int = EDGE_SAMPLES, column: str = "quality_score") -> int:
+    """The ``n`` kept documents with the lowest ``column``, scrubbed and truncated, as JSON lines."""
+    from pyspark.sql import functions as F
+
+    from operators.pii import scrub_text
+
+    cols = [c for c in (S.ID, S.SOURCE, "lang", "domain", column) if c in kept.columns]
+    picked = (kept.filter(F.col(column).isNotNull())
+              .select(*cols, F.substring(F.col(S.TEXT), 1, EDGE_CHARS * 2).alias("_t"))
+              .orderBy(F.col(column).asc(), F.col(S.ID).asc()).limit(n).collect())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in picked:
+            d = {c: r[c] for c in cols}
+            text = r["_t"] or ""
+            d["detail"] = f"{column}={float(r[column]):.4f}"
+            d["text"] = scrub_text(text)[:EDGE_CHARS]
+            d["truncated"] = len(text) > EDGE_CHARS
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    return len(picked)
