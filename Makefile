@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv demo test test-fast lint zip bench report run read normalize filter pii dedup score mix \
+.PHONY: help venv demo test browser test-fast lint zip bench report run read normalize filter pii dedup score mix \
         tokenizer tokenize train classifiers encoder sample bench-gpu
 
 help:  ## list targets
@@ -35,7 +35,7 @@ demo: venv  ## run the whole pipeline on the bundled sample
 
 run: demo
 
-test: venv  ## run the test suite (slow end-to-end tests included)
+test: venv browser  ## run the test suite (slow end-to-end tests included)
 	$(PY) -m pytest -q tests
 
 test-fast: venv  ## tests without the slow end-to-end ones
@@ -52,6 +52,9 @@ bench: venv  ## run benchmarks, results under bench/results/
 
 report: venv  ## HTML report of a run
 	$(PY) -m pipeline.cli report $(WORKDIR)
+
+browser:  ## Debian's chromium, for the report's headless-browser test
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # One target per stage: runs the config's pipeline up to and including that stage.
 read normalize filter pii dedup score mix tokenize: venv
