@@ -5,7 +5,7 @@ same document, or for Chinese characters from the same document) at a rate drawn
 ``[0, max_edit]``, and, for a third of them, a header and a footer like a repost adds. Untouched
 pairs (two different real documents of the same source) are added as negatives. Every pair's label
 is the **exact** Jaccard similarity of the same shingles the stage uses (word 5-grams after
-simplification; CJK character n-grams), computed with Python sets: ``duplicate = J >= threshold``.
+simplification; CJK character 3-grams), computed with Python sets: ``duplicate = J >= threshold``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def read_docs(corpora: Path, files: list[str], min_chars: int, max_chars: int, p
     return out
 
 
-def shingle_set(text: str, lang: str, ngram: int = 5, cjk_ngram: int = 5) -> set:
+def shingle_set(text: str, lang: str, ngram: int = 5, cjk_ngram: int = 3) -> set:
     """The stage's shingles as Python strings (same simplification, see operators/dedup/shingle.py)."""
     import pyarrow as pa
 
