@@ -209,8 +209,12 @@ def repetition(text: str, rng: random.Random) -> str:
 
 
 def mojibake(text: str, rng: random.Random) -> str:
+    """UTF-8 bytes read as Latin-1/CP1252; "" unless at least 10% of the characters change (mostly-ASCII
+    English text survives this almost intact and would be a mislabelled negative)."""
     enc = rng.choice(["latin-1", "cp1252"])
-    return text.encode("utf-8").decode(enc, errors="replace")[:MAX_CHARS]
+    out = text.encode("utf-8").decode(enc, errors="replace")[:MAX_CHARS]
+    changed = sum(1 for c in out if ord(c) > 127)
+    return out if changed >= 0.1 * len(out) else ""
 
 
 def fragments(text: str, rng: random.Random) -> str:
@@ -318,8 +322,9 @@ def build(corpora: Path, out_dir: Path, seed: int = 13) -> dict:
         for kind, n in NEG_PER_KIND.items():
             if kind == "chrome":
                 continue
-            made = 0
-            while made < n:
+            made = tries = 0
+            while made < n and tries < 4 * n:
+                tries += 1
                 try:
                     stem, d = next(it)
                 except StopIteration:
@@ -408,7 +413,7 @@ def readme(summary: dict, records: list[dict]) -> str:
         "- `synthetic:<kind>`: junk generated here: `ads_spam` (templated ads / SEO spam, both a domain",
         "  label and a quality negative), and quality negatives made from real text the domain rows did not",
         "  use: `word_salad` (words, or jieba words for Chinese, shuffled), `repetition` (one real line",
-        "  repeated), `mojibake` (UTF-8 decoded as Latin-1/CP1252), `fragments` (random scraps joined by",
+        "  repeated), `mojibake` (UTF-8 decoded as Latin-1/CP1252, kept only when >= 10% of the characters\n  change, so nearly all are Chinese), `fragments` (random scraps joined by",
         "  separators).",
         "- `rule:chrome`: real navigation / table-of-contents chrome cut out of HTML documentation by a rule",
         "  (a run of >= 8 consecutive short lines): a natural quality negative.",

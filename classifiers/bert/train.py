@@ -45,6 +45,7 @@ class TrainConfig:
     max_tokens: int = 128
     truncation: str = "head"  # head | head_tail
     head_hidden: int = 256  # 0: a linear head
+    pool_layers: list[int] | None = None  # hidden states whose means are concatenated (None: L/3, 2L/3, L)
     head_dropout: float = 0.1
     epochs: int | None = None  # frozen: 300 head epochs; finetune: 4
     lr: float | None = None  # frozen: 1e-3; finetune: 5e-5 (head 1e-3)
@@ -113,7 +114,7 @@ def _encoder_key(path: Path) -> str:
 def embed_texts(model: BertClassifier, tokenizer, texts: list[str], max_tokens: int, truncation: str,
                 batch_size: int = 32, log=None) -> torch.Tensor:
     model.eval()
-    out = torch.zeros(len(texts), model.config.hidden_size)
+    out = torch.zeros(len(texts), model.config.hidden_size * len(model.pool_layers))
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     t0 = time.time()
     for s in range(0, len(texts), batch_size):
@@ -128,7 +129,8 @@ def embed_texts(model: BertClassifier, tokenizer, texts: list[str], max_tokens: 
 def cached_embeddings(model, tokenizer, texts, cfg: TrainConfig, enc_path: Path, log=None) -> torch.Tensor:
     if not cfg.cache_dir:
         return embed_texts(model, tokenizer, texts, cfg.max_tokens, cfg.truncation, cfg.embed_batch_size, log)
-    cache = Path(cfg.cache_dir) / f"emb-{_encoder_key(enc_path)}-{cfg.max_tokens}-{cfg.truncation}.pt"
+    pool = "_".join(map(str, model.pool_layers))
+    cache = Path(cfg.cache_dir) / f"emb-{_encoder_key(enc_path)}-{cfg.max_tokens}-{cfg.truncation}-p{pool}.pt"
     store: dict[str, torch.Tensor] = torch.load(cache) if cache.exists() else {}
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
     missing = sorted({k: i for k, i in zip(keys, range(len(texts))) if k not in store}.values())
@@ -262,6 +264,8 @@ def train_classifier(rows: list[dict], out_dir: str | Path, cfg: TrainConfig, lo
     bcfg.winnow_task = cfg.task
     bcfg.winnow_objective = cfg.objective
     bcfg.head_hidden = cfg.head_hidden
+    n_layers = bcfg.num_hidden_layers
+    bcfg.pool_layers = list(cfg.pool_layers or sorted({max(1, n_layers // 3), max(1, 2 * n_layers // 3), n_layers}))
     bcfg.head_dropout = cfg.head_dropout
     bcfg.max_tokens = cfg.max_tokens
     bcfg.truncation = cfg.truncation
@@ -317,7 +321,7 @@ def save(model, tokenizer, out_dir: Path, cfg: TrainConfig, labels, metrics, fit
              f"- trained: {time.strftime('%Y-%m-%d %H:%M')} by `classifiers.bert.train` ({seconds}s on CPU)",
              f"- encoder: `{cfg.encoder}` ({model.config.encoder_source}); mode `{cfg.mode}`"
              + (f", top {fit.get('layers_trained')} layers trained" if cfg.mode == "finetune" else ", encoder frozen"),
-             f"- objective: `{cfg.objective}`; head: mean pooling -> "
+             f"- objective: `{cfg.objective}`; head: token means of layers {model.pool_layers} -> "
              + (f"{cfg.head_hidden}-unit GELU layer -> " if cfg.head_hidden else "") + "linear",
              f"- input: first {cfg.max_tokens} tokens ({cfg.truncation})",
              f"- data: Winnow's labelled set (`data/labelled`, see its README for provenance); "
