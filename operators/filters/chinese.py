@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.filters.base import Check, Decision, RuleFilter
-from operators.filters.gopher import _pairs, repetition_checks
+from operators.filters.gopher import (
+    DEFAULT_DUP_NGRAMS,
+    DEFAULT_TOP_NGRAMS,
+    GopherRepetition,
+    _pairs,
+    repetition_checks,
+)
 from operators.filters.textstats import (
     HAN_RE2,
     URL_RE2,
@@ -265,7 +271,7 @@ class ChineseQuality(RuleFilter):
         return c
 
 
-class ChineseRepetition(RuleFilter):
+class ChineseRepetition(GopherRepetition):
     """Repetition measured without spaces. Reasons (in this order):
 
     - ``zh_dup_para_frac`` / ``zh_dup_para_char_frac`` / ``zh_dup_line_frac`` / ``zh_dup_line_char_frac``:
@@ -286,20 +292,15 @@ class ChineseRepetition(RuleFilter):
         dup_para_char_frac: float | None = 0.2,
         dup_line_frac: float | None = 0.3,
         dup_line_char_frac: float | None = 0.2,
-        top_n_grams=((2, 0.20), (3, 0.18), (4, 0.16)),
-        dup_n_grams=((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)),
+        top_n_grams=DEFAULT_TOP_NGRAMS,
+        dup_n_grams=DEFAULT_DUP_NGRAMS,
         char_dup_n_grams=((10, 0.3),),
         jieba_max_chars: int = 5_000,
         jieba_hmm: bool = False,
         languages: list[str] | None = None,
     ):
-        super().__init__(languages)
-        self.dup_para_frac = dup_para_frac
-        self.dup_para_char_frac = dup_para_char_frac
-        self.dup_line_frac = dup_line_frac
-        self.dup_line_char_frac = dup_line_char_frac
-        self.top_n_grams = _pairs(top_n_grams)
-        self.dup_n_grams = _pairs(dup_n_grams)
+        super().__init__(dup_para_frac, dup_para_char_frac, dup_line_frac, dup_line_char_frac,
+                         top_n_grams, dup_n_grams, languages)
         self.char_dup_n_grams = _pairs(char_dup_n_grams)
         self.jieba_max_chars = jieba_max_chars
         self.jieba_hmm = jieba_hmm
