@@ -50,20 +50,36 @@ def test_signature_equals_datasketch(scheme, num_perm, seed):
         assert np.array_equal(ref.hashvalues.astype(np.uint32), sig[0])
 
 
-def test_fast_hash_is_datasketch_with_a_custom_hashfunc():
-    """fast mode == datasketch.MinHash(hashfunc=fast_shingle_hash32): only the shingle hash differs."""
+@pytest.mark.parametrize("cjk_ngram", [None, 5])
+def test_fast_hash_is_datasketch_with_a_custom_hashfunc(cjk_ngram):
+    """fast mode == datasketch.MinHash(hashfunc=fast_shingle_hash32): only the shingle hash differs.
+
+    The reference shingles use the n-gram sizes of the config under test (``None``: the defaults,
+    word 5-grams and CJK char 3-grams), never hard-coded sizes."""
     cfg = SignerConfig(num_perm=64, seed=3, hash="fast")
-    sig, _ = Signer(cfg).signatures(pa.array(TEXTS), pa.array([None, None, None, "zh"], pa.string()))
+    if cjk_ngram is not None:
+        cfg.cjk_ngram = cjk_ngram
+    n, m = cfg.ngram, cfg.cjk_ngram
+    sig, counts = Signer(cfg).signatures(pa.array(TEXTS), pa.array([None, None, None, "zh"], pa.string()))
     toks = _word_tokens(TEXTS[1])
     ref = datasketch.MinHash(num_perm=64, seed=3, hashfunc=sh.fast_shingle_hash32)
-    for k in range(len(toks) - 4):
-        ref.update(tuple(toks[k: k + 5]))
+    for k in range(len(toks) - n + 1):
+        ref.update(tuple(toks[k: k + n]))
     assert np.array_equal(ref.hashvalues.astype(np.uint32), sig[1])
     s = sh.simplify_cjk(pa.array([TEXTS[3]])).to_pylist()[0]
+    assert counts[3] == len(s) - m + 1
     ref = datasketch.MinHash(num_perm=64, seed=3, hashfunc=lambda x: sh.fast_shingle_hash32(x, char_mode=True))
-    for k in range(len(s) - 4):
-        ref.update(s[k: k + 5])
+    for k in range(len(s) - m + 1):
+        ref.update(s[k: k + m])
     assert np.array_equal(ref.hashvalues.astype(np.uint32), sig[3])
+
+
+def test_documented_shingle_defaults():
+    """docs/dedup.md: word 5-grams, CJK char 3-grams (chosen by the measurement reported there)."""
+    from operators.dedup import DedupStage
+
+    for cfg in (SignerConfig(), DedupStage().signer_config()):
+        assert (cfg.ngram, cfg.cjk_shingle, cfg.cjk_ngram) == (5, "char", 3)
 
 
 def test_chunked_signatures_equal_unchunked():

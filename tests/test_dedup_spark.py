@@ -4,8 +4,8 @@ a second run with other partition counts, and an incremental run against the fir
 Statistical slack: signatures are deterministic for a seed, so these tests are deterministic; the
 probabilities below say how likely the asserted outcome would be under another permutation seed.
 Defaults: 128 permutations, verification "exact", bands optimised for 0.8 - 0.1 = 0.7 -> 14 bands x
-9 rows. A pair with Jaccard J becomes a candidate with probability 1 - (1 - J^9)^14: 0.992 at
-J = 0.88, 0.987 at J = 0.86; once a candidate, the exact Jaccard decides (no slack). A pair well below
+9 rows. A pair with Jaccard J becomes a candidate with probability 1 - (1 - J^9)^14: 0.995 at
+J = 0.88, 0.984 at J = 0.86; once a candidate, the exact Jaccard decides (no slack). A pair well below
 the threshold (J ~ 0.5) is never linked: it fails exact verification whatever the bands.
 """
 
