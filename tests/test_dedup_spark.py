@@ -7,6 +7,11 @@ Defaults: 128 permutations, verification "exact", bands optimised for 0.8 - 0.1 
 9 rows. A pair with Jaccard J becomes a candidate with probability 1 - (1 - J^9)^14: 0.995 at
 J = 0.88, 0.984 at J = 0.86; once a candidate, the exact Jaccard decides (no slack). A pair well below
 the threshold (J ~ 0.5) is never linked: it fails exact verification whatever the bands.
+
+The scenario runs with ``max_bucket_size: 3`` and a group of four documents with identical shingles
+(distinct exact hashes), so every band has one bucket of 4: capped (the member with the largest node
+id is never linked) and reported, deterministically. The largest-cluster samples must be
+PII-scrubbed, and the stage must never collect edges or per-node rows to the driver.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from types import SimpleNamespace
 import pytest
 
 from operators.dedup import EXACT, NEAR, build_dedup
+from operators.dedup.signer import node_ids
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -38,6 +44,14 @@ ZH_HEADER = "转载自本地生活网 作者：佚名 发布时间：2023年5月
 ZH_FOOTER = "\n\n本文版权归原作者所有，如有侵权请联系删除。欢迎关注我们的公众号。"
 
 
+PARAMS = {"max_bucket_size": 3}
+EMAIL = "john.doe@example.com"
+TEMPLATE_IDS = [f"tpl-{k}" for k in range(4)]
+# columns of per-edge / per-node frames: none of these may ever be collected to the driver
+LARGE_COLUMNS = {"src", "dst", "a", "b", "node", "root", "m", "sig", "text", "bhash"}
+FIRST_RUN_COLLECTS: list = []  # (columns, rows) of every collect the first run's stage made
+
+
 def words(rng: random.Random, n: int) -> list[str]:
     return [rng.choice(VOCAB) for _ in range(n)]
 
@@ -51,9 +65,10 @@ def scenario_docs() -> list[dict]:
 
     base = words(rng, 300)
     # identical documents (and one differing only in case/whitespace/punctuation)
-    add("ident-a", " ".join(base), quality=0.4)
-    add("ident-b", " ".join(base), quality=0.9)  # the keeper: highest quality
-    add("ident-c", "  " + " ".join(base).upper() + " !", quality=0.1)
+    ident = f"Contact {EMAIL} for details. " + " ".join(base)  # PII: the cluster sample is scrubbed
+    add("ident-a", ident, quality=0.4)
+    add("ident-b", ident, quality=0.9)  # the keeper: highest quality
+    add("ident-c", "  " + ident.upper() + " !", quality=0.1)
     # a pair just above the threshold: 4 substitutions in 300 words -> J ~ 0.87
     above = words(rng, 300)
     above2 = list(above)
@@ -78,6 +93,12 @@ def scenario_docs() -> list[dict]:
     add("short-a", "just four words here")
     add("short-b", "Just four words here.")
     add("short-u", "unique short")
+    # an oversized bucket: identical shingles ("x-y" shingles as "x y"), distinct exact hashes
+    tpl = words(rng, 60)
+    for k, id_ in enumerate(TEMPLATE_IDS):
+        t = list(tpl)
+        t[10 + 5 * k: 12 + 5 * k] = [t[10 + 5 * k] + "-" + t[11 + 5 * k]]
+        add(id_, " ".join(t), source="tpl")
     for i in range(12):  # unrelated documents
         add(f"solo-{i:02d}", " ".join(words(rng, 120)), source=f"src{i % 3}")
     return docs
@@ -91,9 +112,27 @@ def make_df(spark, docs, partitions):
     return spark.createDataFrame(rows, schema).withColumn("meta", F.lit("{}")).repartition(partitions)
 
 
-def run_stage(spark, df, out_dir, **params):
+def run_stage(spark, df, out_dir, collects=None, **params):
+    """Runs the stage (``PARAMS`` + ``params``); ``collects`` receives (columns, rows) of every
+    DataFrame the stage itself collects to the driver."""
     ctx = SimpleNamespace(spark=spark, out_dir=out_dir, seed=42, log=lambda m: None)
-    res = build_dedup(**params).run(df, ctx)
+    cls = type(df)
+    real_collect = cls.collect
+
+    def recording_collect(self):
+        rows = real_collect(self)
+        if collects is not None:
+            collects.append((tuple(self.columns), len(rows)))
+        return rows
+
+    def refuse(self, *a, **k):
+        raise AssertionError("the dedup stage must not pull a DataFrame to the driver this way")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cls, "collect", recording_collect)
+        mp.setattr(cls, "toPandas", refuse)
+        mp.setattr(cls, "toLocalIterator", refuse)
+        res = build_dedup(**{**PARAMS, **params}).run(df, ctx)
     kept = {r["id"]: r.asDict() for r in res.kept.collect()}
     rej = {r["id"]: r.asDict() for r in res.rejected.collect()}
     return kept, rej, res.metrics
@@ -103,7 +142,8 @@ def run_stage(spark, df, out_dir, **params):
 def first_run(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("dedup1")
     docs = scenario_docs()
-    kept, rej, metrics = run_stage(spark, make_df(spark, docs, 1), out)
+    FIRST_RUN_COLLECTS.clear()
+    kept, rej, metrics = run_stage(spark, make_df(spark, docs, 1), out, collects=FIRST_RUN_COLLECTS)
     return docs, kept, rej, metrics, out
 
 
@@ -157,10 +197,49 @@ def test_too_short_kept_flagged_and_exact_dups_removed(first_run):
 
 def test_stats_histogram_and_largest_clusters(first_run):
     _, _, _, metrics, _ = first_run
-    assert metrics["dedup/cluster_size_hist/3-4"] == 2  # ident, chain
-    assert metrics["dedup/largest/01/size"] == 3 and metrics["dedup/largest/01/kept_id"] in ("ident-b", "chain-c")
-    assert metrics["dedup/largest/01/sample"]
+    assert metrics["dedup/cluster_size_hist/3-4"] == 3  # ident, chain, template (capped at 3)
+    assert metrics["dedup/cluster_size_hist/2"] == 3  # above, zh, short exact pair
+    assert metrics["dedup/clusters"] == 6
+    largest = {metrics[f"dedup/largest/{i:02d}/kept_id"]: i for i in range(1, 4)}
+    assert set(largest) == {"ident-b", "chain-c", TEMPLATE_SURVIVOR()}
+    assert all(metrics[f"dedup/largest/{i:02d}/size"] == 3 for i in largest.values())
+    assert metrics["dedup/largest/04/size"] == 2
+    sample = metrics[f"dedup/largest/{largest['ident-b']:02d}/sample"]
+    assert sample.startswith("Contact ") and EMAIL not in sample and "<EMAIL>" in sample  # PII-scrubbed
     assert metrics["dedup/cc_rounds"] >= 1
+
+
+def TEMPLATE_SURVIVOR():
+    """The template group's members by node id: the last one is cut off by the bucket cap; the others
+    are tied on quality and length, so the content hash decides among them."""
+    import hashlib
+
+    by_node = [i for _, i in sorted(zip(node_ids(TEMPLATE_IDS).tolist(), TEMPLATE_IDS))]
+    docs = {d["id"]: d["text"] for d in scenario_docs()}
+    return min(by_node[:3], key=lambda i: (hashlib.sha1(docs[i].encode()).hexdigest()[:16], i))
+
+
+def test_oversized_bucket_capped_and_reported(first_run):
+    _, kept, rej, metrics, _ = first_run
+    bands = metrics["dedup/bands"]
+    by_node = [i for _, i in sorted(zip(node_ids(TEMPLATE_IDS).tolist(), TEMPLATE_IDS))]
+    cut = by_node[-1]  # the 4th member of every bucket, by node id: never linked
+    assert cut in kept and kept[cut]["dup_cluster_size"] == 1
+    survivor = TEMPLATE_SURVIVOR()
+    assert survivor in kept and kept[survivor]["dup_cluster_size"] == 3
+    for i in by_node[:3]:
+        if i != survivor:
+            assert rej[i]["reject_reason"] == NEAR and dup_of(rej[i]) == survivor
+    assert metrics["dedup/oversized_buckets"] == bands  # one 4-member bucket per band
+    assert metrics["dedup/oversized_bucket_members_unlinked"] == bands
+    assert metrics["dedup/largest_bucket"] == 4
+
+
+def test_nothing_large_collected_to_the_driver(first_run):
+    """Only aggregates reach the driver: no edge, node, bucket, signature or text frame is collected."""
+    assert FIRST_RUN_COLLECTS, "the recording collect saw nothing"
+    for columns, _ in FIRST_RUN_COLLECTS:
+        assert not set(columns) & LARGE_COLUMNS, columns
 
 
 def test_keeper_deterministic_across_partition_counts(spark, first_run, tmp_path):
