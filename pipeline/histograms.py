@@ -15,8 +15,10 @@ the corpus. Everything is generic over the columns a stage's output happens to h
 - ``maps``: per-key sums and document counts of ``map<string, number>`` columns (``pii_counts``).
 - ``tokens``: summed ``n_tokens`` of kept and rejected rows, when the column exists.
 
-Cost: one Spark job over a projection of the output (text length and the numeric / categorical
-columns, cached while it is aggregated), one for the quantiles, plus one per map column.
+Cost: one Spark aggregation over a projection of the output (text length, the numeric columns and
+their bin indices: counts, quantiles, min/max/mean in one job), plus one more job for the category
+values and map keys when the output has such columns (the projection is cached between the two,
+so ``text`` is read once).
 
 A stage that scores quality (a ``quality_score`` column and either the stage is named ``score`` or
 it rejected rows as ``low_quality``) also gets ``samples/kept_edge.jsonl`` when ``out_dir`` is given:
@@ -67,11 +69,20 @@ def _bin_expr(F, col, edges: list[float]):
     """Bin index of ``col`` for ``edges``: clamped into [0, len(edges) - 2], null stays null."""
     last = len(edges) - 2
     if edges == unit_edges():
-        return F.least(F.greatest(F.floor(col * UNIT_BINS), F.lit(0)), F.lit(last)).cast("int")
-    expr = None
-    for i, hi in enumerate(edges[1:-1]):
-        expr = F.when(col < hi, F.lit(i)) if expr is None else expr.when(col < hi, F.lit(i))
-    return (expr.otherwise(F.lit(last)) if expr is not None else F.lit(0)).cast("int")
+        # least/greatest skip nulls (greatest(null, 0) = 0): nulls are kept out explicitly
+        binned = F.least(F.greatest(F.floor(col * UNIT_BINS), F.lit(0)), F.lit(last))
+    else:
+        expr = None
+        for i, hi in enumerate(edges[1:-1]):
+            expr = F.when(col < hi, F.lit(i)) if expr is None else expr.when(col < hi, F.lit(i))
+        binned = expr.otherwise(F.lit(last)) if expr is not None else F.lit(0)
+    return F.when(col.isNull(), F.lit(None)).otherwise(binned).cast("int")
+
+
+def _entry_struct(F, name: str):
+    """A one-argument lambda for ``F.transform`` (a second argument would be taken as the index)."""
+    return lambda x: F.struct(F.lit(name).alias("c"), x["key"].cast("string").alias("v"),
+                              x["value"].cast("double").alias("w"))
 
 
 def _numeric_columns(df) -> dict[str, str]:
@@ -116,47 +127,59 @@ def compute(kept, rejected, stage: str | None = None, out_dir: str | Path | None
         length = F.length(F.coalesce(F.col(S.TEXT), F.lit(""))).cast("bigint") if S.TEXT in df.columns \
             else F.lit(None).cast("bigint")
         sel = [F.lit(outcome).alias("_o"), length.alias(LENGTH)]
-        sel += [F.col(c).cast("double").alias(c) for c in numeric]
+        sel += [F.nanvl(F.col(c).cast("double"), F.lit(None).cast("double")).alias(c) for c in numeric]  # NaN -> null
         sel += [F.col(c).cast("string").alias(c) for c in categorical]
+        sel += [F.col(c) for c in maps]
         return df.select(*sel)
 
-    proj = project(kept, "kept").unionByName(project(rejected, "rejected")).persist(StorageLevel.MEMORY_AND_DISK)
+    proj = project(kept, "kept").unionByName(project(rejected, "rejected"))
+    proj = proj.select("*", *[_bin_expr(F, F.col(c), edges_for(c, t)).alias(f"_b_{c}") for c, t in cols.items()])
+    proj = proj.persist(StorageLevel.MEMORY_AND_DISK) if categorical or maps else proj
     try:
-        # 1. every histogram and category count in one job: explode (column, value) pairs, then group.
-        pairs = [F.struct(F.lit(c).alias("c"), _bin_expr(F, F.col(c), edges_for(c, t)).cast("string").alias("v"))
-                 for c, t in cols.items()]
-        pairs += [F.struct(F.lit(c).alias("c"), F.coalesce(F.col(c), F.lit("(null)")).alias("v"))
-                  for c in categorical]
-        tok = F.col("n_tokens") if has_tokens else F.lit(None).cast("double")
-        exploded = proj.select("_o", F.col(LENGTH).alias("_len"), tok.alias("_tok"), F.explode(F.array(*pairs)).alias("p"))
-        rows = (exploded.groupBy("_o", F.col("p.c").alias("c"), F.col("p.v").alias("v"))
-                .agg(F.count(F.lit(1)).alias("docs"), F.sum("_len").alias("chars"), F.sum("_tok").alias("tokens"))
-                .collect())
-        # 2. quantiles, min, max, mean per numeric column and outcome.
+        # 1. one job: every bin count, quantiles, min, max, mean per numeric column and outcome.
         aggs = []
-        for c in cols:
+        for c, t in cols.items():
+            b = F.col(f"_b_{c}")
+            aggs += [F.sum((b == i).cast("long")).alias(f"{c}__b{i}") for i in range(len(edges_for(c, t)) - 1)]
             aggs += [F.percentile_approx(c, list(QUANTILES), 1000).alias(f"{c}__q"), F.min(c).alias(f"{c}__min"),
-                     F.max(c).alias(f"{c}__max"), F.avg(c).alias(f"{c}__mean"), F.count(c).alias(f"{c}__n")]
+                     F.max(c).alias(f"{c}__max"), F.avg(c).alias(f"{c}__mean"), F.count(c).alias(f"{c}__n"),
+                     F.count(F.lit(1)).alias(f"{c}__rows")]
+        if has_tokens:
+            aggs.append(F.sum("n_tokens").alias("_tokens"))
         quant = {r["_o"]: r.asDict() for r in proj.groupBy("_o").agg(*aggs).collect()}
+        # 2. one job (when there are any): docs/chars/tokens per category value and per map key.
+        rows = []
+        if categorical or maps:
+            null_w = F.lit(None).cast("double")
+            pairs = F.array(*[F.struct(F.lit(c).alias("c"), F.coalesce(F.col(c), F.lit("(null)")).alias("v"),
+                                       null_w.alias("w")) for c in categorical]) if categorical else None
+            arrays = [pairs] if pairs is not None else []
+            for c in maps:
+                empty = F.array_repeat(F.struct(F.lit(c).alias("c"), F.lit(None).cast("string").alias("v"),
+                                                null_w.alias("w")), 0)
+                entries = F.transform(F.map_entries(F.col(c)), _entry_struct(F, c))
+                arrays.append(F.coalesce(entries, empty))
+            tok = F.col("n_tokens") if has_tokens else F.lit(None).cast("double")
+            exploded = proj.select("_o", F.col(LENGTH).alias("_len"), tok.alias("_tok"),
+                                   F.explode(F.concat(*arrays) if len(arrays) > 1 else arrays[0]).alias("p"))
+            rows = (exploded.groupBy("_o", F.col("p.c").alias("c"), F.col("p.v").alias("v"))
+                    .agg(F.count(F.lit(1)).alias("docs"), F.sum("_len").alias("chars"), F.sum("_tok").alias("tokens"),
+                         F.sum("p.w").alias("total"))
+                    .collect())
     finally:
-        proj.unpersist()
+        if categorical or maps:
+            proj.unpersist()
 
     out: dict[str, Any] = {"numeric": {}, "categorical": {}, "maps": {}}
     for c, t in cols.items():
         edges = edges_for(c, t)
         h: dict[str, Any] = {"edges": edges, "dtype": t}
         for o in ("kept", "rejected"):
-            counts = [0] * (len(edges) - 1)
-            nulls = 0
-            for r in rows:
-                if r["_o"] == o and r["c"] == c:
-                    if r["v"] is None:
-                        nulls += int(r["docs"])
-                    else:
-                        counts[int(r["v"])] += int(r["docs"])
             q = quant.get(o) or {}
+            counts = [int(q.get(f"{c}__b{i}") or 0) for i in range(len(edges) - 1)]
             qs = q.get(f"{c}__q") or [None] * len(QUANTILES)
-            h[o] = {"counts": counts, "nulls": nulls, "n": int(q.get(f"{c}__n") or 0),
+            n = int(q.get(f"{c}__n") or 0)
+            h[o] = {"counts": counts, "nulls": int(q.get(f"{c}__rows") or 0) - n, "n": n,
                     "min": _clean(q.get(f"{c}__min")), "max": _clean(q.get(f"{c}__max")),
                     "mean": _clean(q.get(f"{c}__mean")),
                     **{f"p{int(p * 100)}": _clean(v) for p, v in zip(QUANTILES, qs)}}
@@ -177,16 +200,11 @@ def compute(kept, rejected, stage: str | None = None, out_dir: str | Path | None
             entry[o] = d
         out["categorical"][c] = entry
     for c in maps:
-        entry = {}
-        for o, df in (("kept", kept), ("rejected", rejected)):
-            agg = (df.select(F.explode(F.col(c)).alias("k", "v")).groupBy("k")
-                   .agg(F.sum("v").alias("total"), F.count(F.lit(1)).alias("docs")).collect())
-            entry[o] = {r["k"]: {"total": _clean(float(r["total"] or 0)), "docs": int(r["docs"])}
-                        for r in sorted(agg, key=lambda r: str(r["k"]))}
-        out["maps"][c] = entry
+        out["maps"][c] = {o: {r["v"]: {"total": _clean(float(r["total"] or 0)), "docs": int(r["docs"])}
+                              for r in sorted(rows, key=lambda r: str(r["v"])) if r["_o"] == o and r["c"] == c}
+                          for o in ("kept", "rejected")}
     if has_tokens:
-        out["tokens"] = {o: int(sum((r["tokens"] or 0) for r in rows if r["_o"] == o and r["c"] == LENGTH))
-                         for o in ("kept", "rejected")}
+        out["tokens"] = {o: int((quant.get(o) or {}).get("_tokens") or 0) for o in ("kept", "rejected")}
     if out_dir is not None and "quality_score" in common and edge_samples > 0:
         is_gate = stage == "score" or rejected.filter(F.col(S.REJECT_REASON) == "low_quality").limit(1).count() > 0
         if is_gate:

@@ -209,7 +209,7 @@ class PipelineRunner:
         reasons = ", ".join(f"{r} {v['docs']:,}" for r, v in top) or "none"
         rate = docs_in / max(stats["seconds"], 1e-9)
         say(f"{final.name}: finished in {stats['seconds']:.1f}s ({rate:,.0f} docs/s): "
-            f"{stats['docs_kept']:,} kept, {stats['docs_rejected']:,} rejected ({reasons})")
+            f"{docs_in:,} in -> {stats['docs_kept']:,} kept, {stats['docs_rejected']:,} rejected ({reasons})")
         return StageResult(name, final, False, stats)
 
     # -- row-local stages -----------------------------------------------------------------------

@@ -18,6 +18,18 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def console_progress() -> str:
+    """Spark's stage progress bar ([Stage 3:====>  (5 + 2) / 8]) when stderr is a terminal; off in
+    pipes and logs, where its carriage returns are noise. ``WINNOW_SPARK_PROGRESS=1|0`` forces it."""
+    force = os.environ.get("WINNOW_SPARK_PROGRESS")
+    if force is not None:
+        return "true" if force.strip().lower() in ("1", "true", "yes", "on") else "false"
+    try:
+        return "true" if sys.stderr.isatty() else "false"
+    except (AttributeError, ValueError):
+        return "false"
+
+
 def default_conf(cfg: SparkConfig) -> dict[str, str]:
     return {
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
@@ -26,7 +38,7 @@ def default_conf(cfg: SparkConfig) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
-        "spark.ui.showConsoleProgress": "true",
+        "spark.ui.showConsoleProgress": console_progress(),
         "spark.ui.enabled": os.environ.get("WINNOW_SPARK_UI", "false"),
         "spark.python.worker.reuse": "true",
         # Same interpreter on driver and executors; hash seed fixed for determinism.

@@ -4,11 +4,12 @@ browser (Debian's chromium)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import json
 import re
 import shutil
-import subprocess
 import sys
 import types
 from itertools import islice
@@ -149,7 +150,10 @@ def run(spark, tmp_path_factory):
     cfg_file = tmp / "pipeline.yaml"
     cfg_file.write_text(json.dumps(cfg_dict))
     try:
-        results = run_pipeline(parse_config(cfg_dict, str(cfg_file)), spark=spark)
+        console = io.StringIO()
+        with contextlib.redirect_stdout(console):
+            results = run_pipeline(parse_config(cfg_dict, str(cfg_file)), spark=spark)
+        print(console.getvalue())
         work = tmp / "work"
         # a shard manifest and a training run that points at it (what tokenize / the trainer write)
         (work / "shards").mkdir()
@@ -173,7 +177,8 @@ def run(spark, tmp_path_factory):
         page = build_report(work, config=cfg_file)
         yield types.SimpleNamespace(results=results, work=work, page=page, out=page.parent,
                                     data=json.loads((page.parent / "report.json").read_text()),
-                                    html=page.read_text(encoding="utf-8"), have_pii=have_pii)
+                                    html=page.read_text(encoding="utf-8"), have_pii=have_pii,
+                                    console=console.getvalue())
     finally:
         if stubbed:
             sys.modules.pop("operators.pii", None)
@@ -314,6 +319,37 @@ def test_mixture_shards_and_training_sections(run):
         assert f'data-plot="{plot}"' in run.html
 
 
+def test_console_progress_lines(run):
+    """Every stage prints a start line and a finish line with its counts and rate."""
+    for r in run.results:
+        st = r.stats
+        start = re.search(rf"^\[winnow\] {re.escape(r.dir.name)}: starting", run.console, re.M)
+        assert start, r.dir.name
+        m = re.search(rf"^\[winnow\] {re.escape(r.dir.name)}: finished in ([\d.]+)s \(([\d,]+) docs/s\): "
+                      rf"([\d,]+) in -> ([\d,]+) kept, ([\d,]+) rejected", run.console, re.M)
+        assert m, (r.dir.name, run.console)
+        docs_in, kept, rej = (int(m.group(i).replace(",", "")) for i in (3, 4, 5))
+        assert (docs_in, kept, rej) == (st["docs_in"], st["docs_kept"], st["docs_rejected"])
+
+
+def test_spark_progress_bar_only_on_a_terminal(monkeypatch):
+    from pipeline import spark as sp
+
+    monkeypatch.delenv("WINNOW_SPARK_PROGRESS", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert sp.console_progress() == "false"
+    tty = io.StringIO()
+    tty.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", tty)
+    assert sp.console_progress() == "true"
+    assert sp.default_conf(sp.SparkConfig())["spark.ui.showConsoleProgress"] == "true"
+    monkeypatch.setenv("WINNOW_SPARK_PROGRESS", "0")
+    assert sp.console_progress() == "false"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setenv("WINNOW_SPARK_PROGRESS", "1")
+    assert sp.console_progress() == "true"
+
+
 def test_run_section(run):
     r = run.data["run"]
     assert r["config"]["seed"] == 7 and r["seeds"]["pipeline"] == 7
@@ -343,39 +379,80 @@ def test_cli_writes_to_out(run, tmp_path, capsys):
 
 # -- the page in a real browser ---------------------------------------------------------------------
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    __import__("pipeline.report.browser", fromlist=["find_chromium"]).find_chromium() is None,
+    reason="chromium not installed: `make browser` (or `apt-get install -y chromium`) installs Debian's chromium")
 
 
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars"]
-
-
-def run_chromium(args: list[str], user_dir: Path, timeout: int = 120) -> subprocess.CompletedProcess:
-    cmd = [chromium(), *CHROME_FLAGS, f"--user-data-dir={user_dir}", "--enable-logging=stderr", "--v=0", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-BAD_CONSOLE = re.compile(r"Uncaught|Refused to|Content Security Policy|net::ERR_|Failed to load resource", re.I)
-
-
+@needs_chromium
 def test_page_renders_in_headless_chromium(run, tmp_path):
-    if chromium() is None:
-        pytest.skip("chromium not installed (make browser installs Debian's chromium)")
-    url = run.page.resolve().as_uri()
-    shot = tmp_path / "report.png"
-    out = run_chromium([f"--screenshot={shot}", "--window-size=1280,2000", url], tmp_path / "profile1")
-    assert shot.exists() and shot.stat().st_size > 10_000, out.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    dom = run_chromium(["--dump-dom", "--virtual-time-budget=5000", url], tmp_path / "profile2")
+    from pipeline.report import browser
+
+    # the DOM after the page's script ran: load handler ran, no script errors, every section there
+    dom = browser.dump_dom(run.page)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert 'data-rendered="1"' in html, "the page's load handler did not run"
     root = re.search(r"<html[^>]*>", html).group()
+    assert 'data-rendered="1"' in root, "the page's load handler did not run"
     assert "data-js-errors" not in root, root
     for sid in ("summary", "funnel", "rejections", "languages", "sources", "distributions", "mixture", "samples",
                 "training", "run"):
         assert f'id="{sid}"' in html
     assert html.count('class="reason-samples"') == len(run.data["samples"])
-    bad = [line for line in (out.stderr + dom.stderr).splitlines() if "CONSOLE" in line or BAD_CONSOLE.search(line)]
-    assert not [line for line in bad if BAD_CONSOLE.search(line)], "\n".join(bad)
+    assert html.count("data:image/png;base64,") == len(run.data["plots"])
+    assert not dom.bad_log_lines(), "\n".join(dom.bad_log_lines())
+    assert browser.check(run.page) == []
+    # the screenshot: a real PNG of the requested size with more than a blank page in it
+    shot = browser.screenshot(run.page, tmp_path / "report.png", 1280, 1600)
+    assert shot.read_bytes()[:8] == browser.PNG_MAGIC
+    assert browser.png_size(shot) == (1280, 1600)
+    assert shot.stat().st_size > 20_000
+    _assert_not_blank(shot)
+
+
+def _assert_not_blank(png: Path) -> None:
+    """Decode with matplotlib: the image has dark text pixels and coloured plot pixels, not one colour."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    img = mpimg.imread(str(png))[..., :3]
+    assert img.std() > 0.05
+    assert (img.max(axis=2) < 0.3).mean() > 0.001  # text
+    sat = img.max(axis=2) - img.min(axis=2)
+    assert (sat > 0.3).mean() > 0.005  # coloured bars / lines
+    assert len(np.unique((img[::8, ::8] * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 20
+
+
+@needs_chromium
+def test_browser_check_catches_script_errors(tmp_path):
+    from pipeline.report import browser
+    from pipeline.report.html import SCRIPT
+
+    bad = tmp_path / "bad.html"
+    bad.write_text(f"<!doctype html><html><head><script>{SCRIPT}</script></head><body><p>x</p>"
+                   "<script>undefinedFunction();</script></body></html>")
+    problems = browser.check(bad)
+    assert any("undefinedFunction" in p for p in problems), problems
+
+
+@needs_chromium
+def test_cli_screenshot(run, tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.report import browser
+
+    png = tmp_path / "shots" / "report.png"
+    assert main(["report", str(run.work), "--out", str(tmp_path / "r"), "--screenshot", str(png),
+                 "--window-size", "1000x1400"]) == 0
+    assert browser.png_size(png) == (1000, 1400) and png.stat().st_size > 20_000
+    out = capsys.readouterr().out
+    assert f"report screenshot: {png}" in out and "browser:" not in out
+
+
+def test_browser_absent_is_a_clear_error(tmp_path, monkeypatch):
+    from pipeline.report import browser
+
+    monkeypatch.setenv("WINNOW_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    assert browser.find_chromium() is None
+    with pytest.raises(browser.BrowserError, match="make browser"):
+        (tmp_path / "index.html").write_text("<html></html>")
+        browser.screenshot(tmp_path, tmp_path / "x.png")

@@ -221,7 +221,8 @@ def _distributions(stages: list[dict[str, Any]], mix: dict[str, Any] | None) -> 
             r = _hist_series(s, "length", "rejected")
             if r:
                 removed.append({"stage": s["name"], **{k: (r["stats"] or {}).get(k) for k in ("n", "p10", "p50", "p90")}})
-        d["length"] = {"series": series, "rejected_by_stage": removed, "xlabel": "characters"}
+        if series or removed:
+            d["length"] = {"series": series, "rejected_by_stage": removed, "xlabel": "characters"}
     for col, xlabel in (("lang_score", "lang_score"), ("quality_score", "quality_score"),
                         ("domain_score", "domain_score")):
         first = _first_with(stages, col)

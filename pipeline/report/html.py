@@ -36,8 +36,10 @@ details>summary{cursor:pointer;color:#2b6cb0}.tw{overflow-x:auto;max-width:100%}
 """
 
 # Records script errors and marks the page rendered; the browser test reads both back from the DOM.
-SCRIPT = """window.__errs=[];window.addEventListener('error',function(e){window.__errs.push(String(e.message));
-document.documentElement.setAttribute('data-js-errors',window.__errs.join(' | '));});
+SCRIPT = """window.__errs=[];function __err(m){window.__errs.push(String(m));
+document.documentElement.setAttribute('data-js-errors',window.__errs.join(' | '));}
+window.addEventListener('error',function(e){__err(e.message);});
+window.addEventListener('unhandledrejection',function(e){__err('unhandled rejection: '+e.reason);});
 window.addEventListener('load',function(){document.documentElement.setAttribute('data-rendered','1');});"""
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "base-uri 'none'; form-action 'none'")
@@ -136,29 +138,52 @@ def _rejections(d: dict[str, Any], images: dict[str, str]) -> str:
         table(["stage", "reason", "docs", "share of stage docs", "chars", "share of stage chars"], rows, left=2)
 
 
-def _by_column(rows: list[dict[str, Any]], col: str) -> str:
-    """One table per stage that rejected something: rows = values of ``col``, columns = reasons."""
+def _by_column(rows: list[dict[str, Any]], col: str, open_details: bool) -> str:
+    """A matrix (values of ``col`` x stages: documents rejected and their share of the group's input),
+    then per stage the groups that lost documents, one column per reason."""
     stages: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         stages.setdefault(r["stage"], []).append(r)
-    parts = []
-    for stage, grp in stages.items():
+    if not stages:
+        return f'<p class="muted">No stage recorded a {e(col)} column.</p>'
+    names = list(stages)
+    order: dict[str, int] = {}
+    for n in names:
+        for g in stages[n]:
+            order.setdefault(g[col], g["docs_in"])
+    cells = {(n, g[col]): g for n in names for g in stages[n]}
+    body = []
+    for v in sorted(order, key=lambda v: -order[v]):
+        row = [e(v), num(order[v])]
+        for n in names:
+            g = cells.get((n, v))
+            lost = sum(x["docs"] for x in g["rejected"].values()) if g else 0
+            row.append(f'{num(lost)} <span class="muted">({pct(lost / g["docs_in"] if g["docs_in"] else None)})</span>'
+                       if lost else ("" if g else '<span class="muted">·</span>'))
+        last = cells.get((names[-1], v))
+        kept = last["docs_kept"] if last else 0
+        row.append(bar(kept / order[v] if order[v] else None, 60) + pct(kept / order[v] if order[v] else None))
+        body.append(row)
+    parts = ['<p class="meta">Documents each stage rejected per ' + e(col) + ' (share of that group\'s input to '
+             "the stage); the last column is the share of the group's documents left after the last stage.</p>",
+             table([e(col), "docs in"] + [e(n) for n in names] + ["left at end"], body)]
+    for n in names:
+        grp = [g for g in stages[n] if g["rejected"]]
         reasons = sorted({k for g in grp for k in g["rejected"]})
         if not reasons:
             continue
         head = [e(col), "docs in", "kept"] + [e(x) for x in reasons]
-        body = []
+        detail = []
         for g in grp:
-            cells = [e(g[col]), num(g["docs_in"]), pct(g["docs_kept_share"])]
+            cells_ = [e(g[col]), num(g["docs_in"]), pct(g["docs_kept_share"])]
             for x in reasons:
                 v = g["rejected"].get(x)
-                cells.append(f'{num(v["docs"])} <span class="muted">({pct(v["docs_share"])})</span>' if v else "")
-            body.append(cells)
-        parts.append(f"<h3>{e(stage)}</h3>" + table(head, body))
-    if not parts:
-        return f'<p class="muted">No per-{e(col)} rejections (or no {e(col)} column).</p>'
-    return '<p class="meta">Documents rejected per reason, and their share of that group\'s documents in the stage.</p>' \
-        + "".join(parts)
+                cells_.append(f'{num(v["docs"])} <span class="muted">({pct(v["docs_share"])})</span>' if v else "")
+            detail.append(cells_)
+        parts.append(f'<details{" open" if open_details else ""}><summary>{e(n)}: rejections per reason and '
+                     f"{e(col)} ({len(grp)} of {len(stages[n])} groups lost documents)</summary>"
+                     + table(head, detail) + "</details>")
+    return "".join(parts)
 
 
 def _distributions(d: dict[str, Any], images: dict[str, str]) -> str:
@@ -299,8 +324,8 @@ def render(data: dict[str, Any], images: dict[str, str]) -> str:
         "summary": _summary(data),
         "funnel": _funnel(data, images),
         "rejections": _rejections(data, images),
-        "languages": _by_column(data.get("by_lang") or [], "lang"),
-        "sources": _by_column(data.get("by_source") or [], "source"),
+        "languages": _by_column(data.get("by_lang") or [], "lang", open_details=True),
+        "sources": _by_column(data.get("by_source") or [], "source", open_details=False),
         "distributions": _distributions(data, images),
         "mixture": _mixture(data, images),
         "samples": _samples(data),
