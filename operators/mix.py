@@ -247,7 +247,7 @@ class MixStage(GlobalStage):
 
         seed = int(self.seed if self.seed is not None else getattr(ctx, "seed", 0))
         out_dir = Path(ctx.out_dir)
-        scratch = out_dir / "_scratch_mix"
+        scratch = out_dir / "scratch_mix"
         cols = df.columns
         group_col = F.lit(None).cast("string")
         for g in reversed(self.groups):

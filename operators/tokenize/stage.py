@@ -257,6 +257,7 @@ class TokenizeStage(GlobalStage):
         bos_token: str | None = None,
         pad_token: str | None = None,
         partitions: int | None = None,
+        stable_layout: bool = True,
         train: dict[str, Any] | None = None,
         recipe: dict[str, Any] | None = None,
         seed: int | None = None,
@@ -272,6 +273,7 @@ class TokenizeStage(GlobalStage):
         self.add_bos = bool(add_bos)
         self.eos_token, self.bos_token, self.pad_token = eos_token, bos_token, pad_token
         self.partitions = int(partitions) if partitions else None
+        self.stable_layout = bool(stable_layout)
         self.train = dict(train or {})
         self.recipe = recipe
         self.seed = seed
@@ -327,12 +329,19 @@ class TokenizeStage(GlobalStage):
         cols = [c for c in (S.ID, S.TEXT, "repeat", "mix_group") if c in df.columns]
         # Shards depend on the data only, never on how the input happens to be partitioned:
         # documents go to one of `partitions` hash buckets, in (hash, id) order within each.
-        n_parts = self.partitions or int(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "4"))
-        key = F.xxhash64(F.col(S.ID), F.lit(seed))
-        src_df = (df.select(*cols).withColumn("_k", key).repartition(n_parts, F.col("_k"))
-                  .sortWithinPartitions("_k", S.ID).drop("_k"))
+        # (stable_layout=False skips that shuffle: faster, but the layout follows the input's partitions.)
+        src_df = df.select(*cols)
+        if self.stable_layout:
+            n_parts = self.partitions or int(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "4"))
+            key = F.xxhash64(F.col(S.ID), F.lit(seed))
+            src_df = (src_df.withColumn("_k", key).repartition(n_parts, F.col("_k"))
+                      .sortWithinPartitions("_k", S.ID).drop("_k"))
+        elif self.partitions:
+            src_df = src_df.repartition(self.partitions)
         index_dir = out_dir / DOC_INDEX
+        t_write = time.time()
         src_df.mapInArrow(partition_writer(cfg), OUT_SCHEMA).write.mode("overwrite").parquet(str(index_dir))
+        t_write = time.time() - t_write
         spark = df.sparkSession
         index = spark.read.parquet(str(index_dir))
         shard_rows = sorted((json.loads(r["meta"]) for r in index.filter(F.col("kind") == "shard")
@@ -347,6 +356,7 @@ class TokenizeStage(GlobalStage):
         manifest, metrics = self._manifest(tok, source, copy, shard_rows, by_group, ctx)
         write_manifest(shards, manifest)
         metrics["seconds/tokenize_write"] = time.time() - t0
+        metrics["seconds/encode_and_write_shards"] = t_write
         _log(ctx, f"{metrics['shards/train']:.0f} train + {metrics['shards/validation']:.0f} validation shards, "
                   f"{metrics['tokens/train']:,.0f} + {metrics['tokens/validation']:,.0f} tokens -> {shards}")
 
@@ -413,7 +423,7 @@ class TokenizeStage(GlobalStage):
             "recipe": recipe,
             "achieved": achieved,
             "totals": totals,
-            "options": {"add_bos": self.add_bos, "append_eos": True,
+            "options": {"add_bos": self.add_bos, "append_eos": True, "stable_layout": self.stable_layout,
                         "validation_fraction": self.validation_fraction, "shard_tokens": self.shard_tokens,
                         "seed": int(self.seed if self.seed is not None else getattr(ctx, "seed", 0))},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -154,7 +154,7 @@ def _doc_key(text: str, seed: int) -> int:
     return xxhash.xxh64_intdigest(text[:256].encode("utf-8", "replace"), seed=seed)
 
 
-def iter_records(path: str | Path, columns: tuple[str, ...] = ("text", "lang")) -> Iterator[dict[str, Any]]:
+def iter_records(path: str | Path, columns: tuple[str, ...] = ("text", "lang", "source")) -> Iterator[dict[str, Any]]:
     """Records (``text`` and ``lang`` when present) from Parquet dirs/files or jsonl(.gz) files."""
     p = Path(path)
     files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
@@ -213,11 +213,14 @@ def guess_lang(text: str) -> str:
 
 
 def language_report(backend, paths: list[str | Path], per_lang_docs: int = 2000) -> dict[str, float]:
-    """chars/token for each language present (``lang`` column/field), first documents of each."""
+    """chars/token for each language present (``lang`` column/field), first documents of each.
+
+    Code (``source`` starting with ``code``) is reported as its own ``code`` language."""
     by_lang: dict[str, list[str]] = {}
     for p in paths:
         for r in iter_records(p):
-            lang = r.get("lang") or guess_lang(r.get("text") or "")
+            lang = "code" if str(r.get("source") or "").startswith("code") else (
+                r.get("lang") or guess_lang(r.get("text") or ""))
             bucket = by_lang.setdefault(lang, [])
             if len(bucket) < per_lang_docs and r.get("text"):
                 bucket.append(r["text"])
@@ -237,13 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-alphabet", type=int, default=4000)
     ap.add_argument("--max-chars", type=int, default=200_000_000, help="training sample size in characters")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval", nargs="*", default=None,
+                    help="held-out text for the chars/token report (default with --workdir: the mix "
+                         "stage's rejected/ documents, i.e. text the tokenizer was not trained on)")
     args = ap.parse_args(argv)
 
     inputs: list[str | Path] = list(args.input)
+    held_out: list[str | Path] = list(args.eval or [])
     if not inputs and args.workdir:
         kept = newest_stage_kept(args.workdir)
         if kept is not None:
             inputs = [kept]
+            if args.eval is None and (kept.parent / "rejected").is_dir():
+                held_out = [kept.parent / "rejected"]
     if not inputs:
         inputs = [args.fallback]
     print(f"[tokenizer] training on {', '.join(map(str, inputs))}", flush=True)
@@ -255,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
                              min_frequency=args.min_frequency, limit_alphabet=args.limit_alphabet)
     report["docs"] = len(texts)
     report["chars"] = sum(map(len, texts))
-    report.update(language_report(load_backend(args.out), inputs))
+    backend = load_backend(args.out)
+    report.update(language_report(backend, inputs))  # in-sample: the training text itself
+    if held_out:
+        report.update({k.replace("chars_per_token", "heldout_chars_per_token"): v
+                       for k, v in language_report(backend, held_out).items()})
     (Path(args.out) / "winnow_tokenizer.json").write_text(json.dumps(report, indent=2, sort_keys=True))
     print(json.dumps(report, indent=2, sort_keys=True))
     return 0
