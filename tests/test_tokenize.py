@@ -303,3 +303,26 @@ def test_shards_inspect_cli(mixed, tmp_path, capsys):
     first.write_bytes(bytes(data))
     assert main(["shards", "inspect", str(copy)]) == 1
     assert "sha256 mismatch" in capsys.readouterr().out
+
+
+def test_train_tokenizer_cli_reports_chars_per_token(tmp_path):
+    """`make tokenizer`'s entry point: a workdir's newest mix/kept, held-out = its rejected/."""
+    import pyarrow.parquet as pq
+
+    from operators.tokenize.train_tokenizer import main
+
+    mix = tmp_path / "work" / "07-mix"
+    for part, docs in (("kept", DOCS[::2]), ("rejected", DOCS[1::2])):
+        (mix / part).mkdir(parents=True)
+        rows = [{"id": d["id"], "text": d["text"], "lang": d["lang"],
+                 "source": "code_synthetic" if d["domain"] == "code" else d["source"]} for d in docs]
+        pq.write_table(pa.Table.from_pylist(rows), mix / part / "part-0.parquet")
+    (mix / "_SUCCESS").write_text("{}")
+    out = tmp_path / "tokenizer"
+    assert main(["--workdir", str(tmp_path / "work"), "--out", str(out), "--vocab-size", "700"]) == 0
+    report = json.loads((out / "winnow_tokenizer.json").read_text())
+    assert report["vocab_size"] % 128 == 0 and report["docs"] == len(DOCS[::2])
+    for key in ("chars_per_token/zh", "chars_per_token/en", "heldout_chars_per_token/zh",
+                "heldout_chars_per_token/en"):
+        assert report[key] > 0.5  # random synthetic Han text: about one character per token
+    assert report["chars_per_token/code"] > 1.0  # sources starting with "code" report as code

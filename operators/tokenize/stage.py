@@ -243,7 +243,7 @@ def copy_tokenizer(src: Path, shards_dir: Path) -> Path:
 
 
 class TokenizeStage(GlobalStage):
-    """Tokenize the mixture into Megatron shards. See the module docstring and docs/mix_and_shards.md."""
+    """Tokenize the mixture into Megatron shards. See the module docstring and docs/mixing.md."""
 
     name = "tokenize"
 
@@ -344,15 +344,17 @@ class TokenizeStage(GlobalStage):
         t_write = time.time() - t_write
         spark = df.sparkSession
         index = spark.read.parquet(str(index_dir))
-        shard_rows = sorted((json.loads(r["meta"]) for r in index.filter(F.col("kind") == "shard")
-                             .select("meta").collect()), key=lambda s: (SPLITS.index(s["split"]), s["prefix"]))
+        # one small job: shard rows (kind=shard) and per (split, group) sums of the documents
+        rows = (index.filter((F.col("kind") == "shard") | F.col("reason").isNull())
+                .groupBy("kind", "split", "mix_group")
+                .agg(F.sum(F.col("n_tokens") * F.col("copies")).alias("tokens"), F.sum("copies").alias("copies"),
+                     F.sum(F.col("n_tokens") * F.col("repeat")).alias("mixture_tokens"),
+                     F.count("*").alias("docs"), F.collect_list("meta").alias("metas")).collect())
+        shard_rows = sorted((json.loads(m) for r in rows if r["kind"] == "shard" for m in r["metas"]),
+                            key=lambda s: (SPLITS.index(s["split"]), s["prefix"]))
+        by_group = [r for r in rows if r["kind"] == "doc"]
         self._remove_strays(shards, {s["prefix"] for s in shard_rows})
-
         docs = index.filter(F.col("kind") == "doc")
-        by_group = docs.filter(F.col("reason").isNull()).groupBy("split", "mix_group").agg(
-            F.sum(F.col("n_tokens") * F.col("copies")).alias("tokens"), F.sum("copies").alias("copies"),
-            F.sum(F.col("n_tokens") * F.col("repeat")).alias("mixture_tokens"),
-            F.count("*").alias("docs")).collect()
         manifest, metrics = self._manifest(tok, source, copy, shard_rows, by_group, ctx)
         write_manifest(shards, manifest)
         metrics["seconds/tokenize_write"] = time.time() - t0
