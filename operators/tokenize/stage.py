@@ -340,10 +340,11 @@ class TokenizeStage(GlobalStage):
             src_df = src_df.repartition(self.partitions)
         index_dir = out_dir / DOC_INDEX
         t_write = time.time()
+        t_setup = t_write - t0
         src_df.mapInArrow(partition_writer(cfg), OUT_SCHEMA).write.mode("overwrite").parquet(str(index_dir))
         t_write = time.time() - t_write
         spark = df.sparkSession
-        index = spark.read.parquet(str(index_dir))
+        index = spark.read.schema(OUT_SCHEMA).parquet(str(index_dir))
         # one small job: shard rows (kind=shard) and per (split, group) sums of the documents
         rows = (index.filter((F.col("kind") == "shard") | F.col("reason").isNull())
                 .groupBy("kind", "split", "mix_group")
@@ -359,6 +360,8 @@ class TokenizeStage(GlobalStage):
         write_manifest(shards, manifest)
         metrics["seconds/tokenize_write"] = time.time() - t0
         metrics["seconds/encode_and_write_shards"] = t_write
+        metrics["seconds/tokenizer_setup"] = t_setup
+        metrics["seconds/manifest"] = metrics["seconds/tokenize_write"] - t_write - t_setup
         _log(ctx, f"{metrics['shards/train']:.0f} train + {metrics['shards/validation']:.0f} validation shards, "
                   f"{metrics['tokens/train']:,.0f} + {metrics['tokens/validation']:,.0f} tokens -> {shards}")
 

@@ -54,7 +54,7 @@ def build_tokenizer(max_piece_chars: int = 16):
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
-    han_run = Regex(f"{HAN}{{1,{max_piece_chars}}}")
+    han_run = Regex(f"▁?{HAN}{{1,{max_piece_chars}}}")  # a space before Chinese stays with it
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
         pre_tokenizers.Split(Regex(CJK_PUNCT), behavior="isolated"),
