@@ -97,7 +97,7 @@ def test_trained_tokenizer_is_llama_style(tokenizer):
     assert "<0xF0>" in enc.tokens  # the emoji is spelled in UTF-8 bytes
     pieces = [p for p, _ in backend.pre_tokenizer.pre_tokenize_str("in 2024 12345 元")]
     assert [p for p in pieces if any(c.isdigit() for c in p)] == list("202412345")  # digits split
-    assert "元" in pieces  # Han runs split from other scripts
+    assert "▁元" in pieces  # Han runs split from other scripts, with the space before them
     assert backend.decode(enc.ids) == text
     assert hf.decode(hf(text, add_special_tokens=False)["input_ids"]) == text
 
