@@ -69,10 +69,10 @@ TOKENIZER_VOCAB ?= 32000
 tokenizer: venv  ## train the BPE tokenizer on $(WORKDIR)'s mixed corpus -> $(TOKENIZER)
 	$(PY) -m operators.tokenize.train_tokenizer --workdir $(WORKDIR) --out $(TOKENIZER) --vocab-size $(TOKENIZER_VOCAB)
 
-# Classifiers (issue 8): file targets, built once. `make encoder` adapts MiniLM to Chinese (~12 min on
+# Classifiers (issue 8): file targets, built once. `make encoder` adapts MiniLM to Chinese (~20 min on
 # 2 CPU cores); `make classifiers` trains the default BERT (frozen encoder + head) and fastText models.
-ENCODER_STEPS ?= 240
-ENCODER_MINUTES ?= 12
+ENCODER_STEPS ?= 600
+ENCODER_MINUTES ?= 25
 models/encoder-zh/winnow_encoder.json: | $(VENV)/.installed
 	$(PY) -m classifiers.encoder --out models/encoder-zh --steps $(ENCODER_STEPS) --max-minutes $(ENCODER_MINUTES)
 

@@ -273,11 +273,11 @@ def build_encoder(out: Path, steps: int = 300, batch_size: int = 32, seq_len: in
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Extend MiniLM's vocabulary with CJK characters and continue MLM pretraining")
     ap.add_argument("--out", type=Path, default=DEFAULT_ADAPTED)
-    ap.add_argument("--steps", type=int, default=240)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--min-count", type=int, default=3)
-    ap.add_argument("--max-minutes", type=float, default=12.0)
+    ap.add_argument("--max-minutes", type=float, default=25.0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
