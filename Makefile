@@ -31,8 +31,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 venv: $(VENV)/.installed  ## create .venv with everything Winnow needs
 
-demo: venv  ## run the whole pipeline on the bundled sample
+# The demo: train the classifiers once (~25 min on 2 cores, kept in models/), run the pipeline on the
+# bundled sample (raw jsonl -> shards), pretrain llama-tiny on the shards, write the run report.
+demo: venv classifiers  ## whole pipeline on the bundled sample, then a tiny LLaMA, then the report
 	$(PY) -m jobs.run_pipeline --config $(CONFIG)
+	$(PY) -m trainer --data $(WORKDIR) --out $(WORKDIR)/train $(TRAIN_ARGS)
+	$(PY) -m pipeline.cli report $(WORKDIR)
+	@echo "[demo] stages: $(WORKDIR)/NN-<stage>/  shards: $$(ls -d $(WORKDIR)/*-tokenize/shards)  model: $(WORKDIR)/train"
 
 run: demo
 
