@@ -38,8 +38,7 @@ venv: $(VENV)/.installed  ## create .venv with everything Winnow needs
 # bundled sample (raw jsonl -> shards), pretrain llama-tiny on the shards, write the run report.
 demo: venv classifiers  ## whole pipeline on the bundled sample, then a tiny LLaMA, then the report
 	$(PY) -m jobs.run_pipeline --config $(CONFIG)
-	$(PY) -m trainer --data $(WORKDIR) --out $(WORKDIR)/train $(TRAIN_ARGS)
-	$(PY) -m pipeline.cli report $(WORKDIR)
+	$(MAKE) --no-print-directory train report
 	@echo "[demo] stages: $(WORKDIR)/NN-<stage>/  shards: $$(ls -d $(WORKDIR)/*-tokenize/shards)  model: $(WORKDIR)/train"
 
 run: demo
