@@ -11,12 +11,11 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from pipeline.config import parse_config
 from pipeline.manifest import verify_shards
 from pipeline.runner import run_pipeline
-from tests.trainer_fixtures import tiny_args
+from tests.trainer_fixtures import one_torch_thread, tiny_args
 from trainer import loop
 from trainer.cli import parse_args
 
@@ -59,15 +58,10 @@ def test_sample_shards_verify_and_hold_the_mixture(shards):
 
 
 def test_llama_tiny_learns_from_the_sample_shards(shards, tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cfg = parse_args(tiny_args(shards.parent, tmp_path / "run", max_steps=100, lr=3e-3, seq_len=128,
-                                   micro_batch=8, grad_accum=1,
-                                   eval_interval=100, log_interval=20, eval_batches=8))
+    cfg = parse_args(tiny_args(shards.parent, tmp_path / "run", max_steps=100, lr=3e-3, seq_len=128,
+                               micro_batch=8, grad_accum=1, eval_interval=100, log_interval=20, eval_batches=8))
+    with one_torch_thread():
         summary = loop.train(cfg)
-    finally:
-        torch.set_num_threads(threads)
     # A 4k vocabulary starts near ln(4096) = 8.3 nats; 100 steps (100k tokens) of real text must
     # take off at least 1.5 nats (validation perplexity divided by 4.5; measured here: 1.86).
     assert summary["initial_val_loss"] > 7.5

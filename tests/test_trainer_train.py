@@ -8,18 +8,15 @@ import math
 import pytest
 import torch
 
-from tests.trainer_fixtures import metrics, synthetic_shards, tiny_args
+from tests.trainer_fixtures import metrics, one_torch_thread, synthetic_shards, tiny_args
 from trainer import loop
 from trainer.cli import parse_args
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """One intra-op thread: tiny matmuls gain nothing from two, and a busy 2-core box thrashes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

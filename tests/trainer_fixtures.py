@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 from trainer.synthetic import build_synthetic_shards
 
@@ -20,6 +23,17 @@ def synthetic_shards(tmp_path_factory) -> Path:
     if not manifest.exists():
         build_synthetic_shards(base, docs=2000, seed=0)
     return manifest
+
+
+@contextmanager
+def one_torch_thread():
+    """One intra-op thread: tiny matmuls gain nothing from two, and a busy 2-core box thrashes."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def tiny_args(data: Path, out: Path, **over) -> list[str]:
