@@ -9,12 +9,16 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv demo test browser test-fast lint zip bench report run read normalize langid filter pii dedup score mix \
-        tokenizer tokenize train classifiers encoder sample bench-gpu
+# The per-stage targets come from the stage registry (pipeline/registry.py): adding a stage there
+# adds its `make <stage>` target; nothing here names a stage.
+STAGES := read $(shell sed -n 's/^    "\([a-z_]*\)": "[A-Za-z_.]*:[A-Za-z_]*",.*/\1/p' pipeline/registry.py)
+
+.PHONY: help venv demo test browser test-fast lint zip bench report run tokenizer train classifiers encoder \
+        sample bench-gpu stages $(STAGES)
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
-	@echo "  read normalize langid filter pii dedup score mix tokenize"
+	@echo "  $(STAGES)"
 	@echo "               the CONFIG pipeline (default $(CONFIG)) up to and including that stage"
 	@echo "  classifiers  train the default BERT + fastText quality/domain models -> models/"
 
@@ -59,14 +63,17 @@ bench: venv  ## run benchmarks, results under bench/results/
 	$(PY) -m bench.run
 
 report: venv  ## HTML report of a run
-	$(PY) -m pipeline.cli report $(WORKDIR)
+	$(PY) -m jobs.cli report $(WORKDIR)
 
 browser:  ## Debian's chromium, for the report's headless-browser test
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) || \
 	  echo "[browser] chromium could not be installed: the report's browser test will be skipped"
 
 # One target per stage: runs the config's pipeline up to and including that stage.
-read normalize langid filter pii dedup score mix tokenize: venv
+stages:  ## list the stage targets (from pipeline/registry.py)
+	@echo $(STAGES)
+
+$(STAGES): venv
 	$(PY) -m jobs.run_pipeline --config $(CONFIG) --until $@
 
 # The tokenizer (issue 9): a LLaMA-style byte-fallback BPE trained on the newest mixed corpus of

@@ -59,9 +59,9 @@ def _table(texts: list[str], prefix: str) -> pa.Table:
 
 
 def _build_op():
-    from classifiers.langid import LangID
-    from operators.base import Chain
+    from contract.operator import Chain
     from operators.filters import build_filters
+    from operators.langid import LangID
     from operators.normalize import Normalizer
 
     return Chain([Normalizer(), LangID(), build_filters("mixed")])
@@ -69,8 +69,8 @@ def _build_op():
 
 def _plain(op, table: pa.Table) -> dict:
     """The operators on Arrow batches in this process; returns throughput and per-rule seconds."""
+    from contract import schema as S
     from operators.filters import chinese
-    from pipeline import schema as S
     from pipeline.execute import apply_batches, output_schema
 
     op.setup()

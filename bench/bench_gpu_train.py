@@ -36,8 +36,8 @@ VOCAB = 32000
 
 def random_shards(out: Path, n_tokens: int, vocab: int = VOCAB, seed: int = 0) -> Path:
     """Random documents (lengths 64..4096, EOS-terminated) in one train and one validation shard."""
-    from pipeline.indexed_dataset import IndexedDatasetWriter, dtype_for_vocab
-    from pipeline.manifest import file_sha256, tokenizer_fingerprint, write_manifest
+    from shards.indexed_dataset import IndexedDatasetWriter, dtype_for_vocab
+    from shards.manifest import file_sha256, tokenizer_fingerprint, write_manifest
     from trainer.synthetic import generate_documents, train_tokenizer
 
     # The trainer insists on a tokenizer matching the manifest; a small one stands in (it is only

@@ -4,7 +4,7 @@ Measured in one run, on the same text, one core each (``RAYON_NUM_THREADS=1``: t
 library would otherwise spread one ``encode_batch`` over every core):
 
 - **raw**: ``tokenizers.Tokenizer.encode_batch`` over the documents in batches of 1024, ids discarded;
-- **operator**: ``operators.tokenize.stage.write_partition`` in this process, over the same Arrow
+- **operator**: ``operators.tokenize.shard_writer.write_partition`` in this process, over the same Arrow
   batches: encode, EOS, train/validation split, ``repeat`` lanes, ``.bin``/``.idx`` writes to a temp
   name + rename, sha256 of every shard;
 - **spark**: the whole ``TokenizeStage`` on Spark ``local[1]`` with one output partition, Parquet
@@ -92,7 +92,7 @@ def raw_encode(backend, batches: list[pa.RecordBatch]) -> tuple[float, int]:
 
 
 def operator_run(tok_path: Path, dtype: str, batches: list[pa.RecordBatch], root: Path) -> tuple[float, int]:
-    from operators.tokenize.stage import write_partition
+    from operators.tokenize.shard_writer import write_partition
 
     shutil.rmtree(root, ignore_errors=True)
     cfg = {"tokenizer": str(tok_path), "dtype": dtype, "root": str(root), "seed": 0, "validation_fraction": 0.01,

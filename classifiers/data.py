@@ -27,14 +27,3 @@ def split_rows(rows: list[dict]) -> dict[str, list[dict]]:
         out[r.get("split", "train")].append(r)
     return out
 
-
-def truncate_chars(text: str, max_chars: int, mode: str = "head") -> str:
-    """Cheap character pre-truncation before tokenizing (keeps tokenizer cost bounded on huge docs)."""
-    if text is None:
-        return ""
-    if len(text) <= max_chars:
-        return text
-    if mode == "head_tail":
-        half = max_chars // 2
-        return text[:half] + "\n" + text[-half:]
-    return text[:max_chars]

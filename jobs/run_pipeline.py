@@ -30,8 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from contract.errors import WinnowError
     from pipeline.config import load_config
-    from pipeline.errors import WinnowError
     from pipeline.runner import run_pipeline
 
     try:

@@ -13,8 +13,10 @@ Pipeline YAML::
         select: topk                    # topk | weighted | random
         tokenizer: models/tokenizer     # optional: exact token counts; else chars_per_token
 
-``where`` is ``column=value`` / ``column!=value`` / ``column in (a, b)``, several joined with ``&``
-or `` and ``, or any Spark SQL boolean expression (``"lang = 'en' AND length(text) > 200"``).
+``where`` is ``column=value`` / ``column!=value`` / ``column in (a, b)`` / ``column not in (a, b)``,
+several joined with ``&`` or `` and ``; or, explicitly, a Spark SQL boolean expression after the
+prefix ``sql:`` (``"sql: lang = 'en' AND length(text) > 200"``). Anything else is a ``ConfigError``
+when the stage is built, so a typo never silently becomes SQL.
 ``groups`` may also be a mapping ``{name: {where:, weight:}}`` or ``{name: weight}`` with
 ``where`` defaulting to ``lang=<name>``.
 
@@ -54,8 +56,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from operators.base import GlobalStage, StageOutput
-from pipeline import schema as S
+import pyarrow as pa
+
+from contract import metrics as M
+from contract import schema as S
+from contract.errors import ConfigError
+from contract.operator import GlobalStage, StageOutput
 
 BUDGET = "mix_budget"
 NO_GROUP = "mix_no_group"
@@ -66,6 +72,7 @@ MIX_JSON = "mix.json"
 # measured on held-out text (zh 1.58, en 4.34; code 4.05 on its training text, rounded down);
 # docs/mixing.md. Keys: group name, then lang value, then default.
 DEFAULT_CHARS_PER_TOKEN = {"zh": 1.6, "en": 4.3, "code": 3.6, "default": 3.0}
+SQL_PREFIX = "sql:"
 _SIMPLE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|=|!=|<>)\s*(.+?)\s*$")
 _IN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(not\s+in|in)\s*[\(\[](.*)[\)\]]\s*$", re.I)
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
@@ -113,38 +120,67 @@ def normalize_groups(groups: Any) -> list[dict[str, Any]]:
         unknown = set(g) - {"name", "where", "weight"}
         if unknown:
             raise ValueError(f"mix: group {name!r}: unknown key(s) {sorted(unknown)} (allowed: name, where, weight)")
-        out.append({"name": name, "where": str(g.get("where") or f"lang={name}"), "weight": weight})
+        where = str(g.get("where") or f"lang={name}")
+        check_where(name, where)
+        out.append({"name": name, "where": where, "weight": weight})
     return out
+
+
+def check_where(group: str, where: str) -> None:
+    """ConfigError unless ``where`` is in the mini-language or is an explicit ``sql:`` expression."""
+    valid = bool(sql_of(where)) if is_sql(where) else parse_where(where) is not None
+    if not valid:
+        raise ConfigError(
+            f"mix: group {group!r}: where {where!r} is neither the mini-language (col=value, col!=value, "
+            f"col in (a, b), col not in (a, b), joined with & or 'and') nor Spark SQL written as "
+            f"'{SQL_PREFIX} <expression>'")
+
+
+def is_sql(where: str) -> bool:
+    return where.lstrip().lower().startswith(SQL_PREFIX)
+
+
+def sql_of(where: str) -> str:
+    """The Spark SQL expression of an explicit ``sql:`` where."""
+    return where.lstrip()[len(SQL_PREFIX):].strip()
+
+
+def parse_where(expr: str) -> list[tuple[str, str, list[str]]] | None:
+    """The mini-language's conditions, all of which must hold: (column, op, values) with op one of
+    ``=``, ``!=``, ``in``, ``not in``; None when ``expr`` is not in the mini-language."""
+    conds = []
+    for part in re.split(r"\s+and\s+|\s*&\s*", expr.strip(), flags=re.I):
+        m_in = _IN.match(part)
+        m = _SIMPLE.match(part)
+        if m_in:
+            op = "not in" if m_in.group(2).lower().startswith("not") else "in"
+            conds.append((m_in.group(1), op, [_unquote(v) for v in m_in.group(3).split(",")]))
+        elif m and not any(ch in m.group(3) for ch in "()<>=") and " " not in _unquote(m.group(3)).strip():
+            conds.append((m.group(1), "!=" if m.group(2) in ("!=", "<>") else "=", [_unquote(m.group(3))]))
+        else:
+            return None
+    return conds
 
 
 def where_column(expr: str, columns: list[str]):
     """A Spark boolean Column for a group's ``where`` (never null: null counts as no match)."""
     from pyspark.sql import functions as F
 
-    def need(col: str) -> None:
+    if is_sql(expr):
+        return F.coalesce(F.expr(sql_of(expr)), F.lit(False))
+    conds = parse_where(expr)
+    if conds is None:
+        raise ConfigError(f"mix: where {expr!r} is not in the mini-language (Spark SQL needs '{SQL_PREFIX}')")
+    cond = None
+    for col, op, values in conds:
         if col not in columns:
             raise ValueError(f"mix: where {expr!r}: no column {col!r} in the input (columns: {', '.join(columns)})")
-
-    parts = re.split(r"\s+and\s+|\s*&\s*", expr.strip(), flags=re.I)
-    conds = []
-    for part in parts:
-        m_in = _IN.match(part)
-        m = _SIMPLE.match(part)
-        if m_in:
-            col, op, values = m_in.group(1), m_in.group(2).lower(), [_unquote(v) for v in m_in.group(3).split(",")]
-            need(col)
+        if op in ("in", "not in"):
             c = F.col(col).isin([v for v in values if v])
-            conds.append(~c if op.startswith("not") else c)
-        elif m and not any(ch in m.group(3) for ch in "()<>=") and " " not in _unquote(m.group(3)).strip():
-            col, op, val = m.group(1), m.group(2), _unquote(m.group(3))
-            need(col)
-            conds.append(F.col(col) != F.lit(val) if op in ("!=", "<>") else F.col(col) == F.lit(val))
+            c = ~c if op == "not in" else c
         else:
-            conds = [F.expr(expr)]  # a Spark SQL expression as a whole
-            break
-    cond = conds[0]
-    for c in conds[1:]:
-        cond = cond & c
+            c = F.col(col) != F.lit(values[0]) if op == "!=" else F.col(col) == F.lit(values[0])
+        cond = c if cond is None else cond & c
     return F.coalesce(cond, F.lit(False))
 
 
@@ -169,6 +205,24 @@ class MixStage(GlobalStage):
     """Token-weighted mixing. See the module docstring and ``docs/mixing.md``."""
 
     name = "mix"
+    metrics = {
+        "tokens_total": "tokens in the mixture (repeats counted)",
+        "budget_tokens": "the configured token budget",
+        "effective_budget_tokens": "the budget after shrinking for short groups",
+        M.SHARE_TARGET: "each group's target share of tokens",
+        M.SHARE_ACHIEVED: "each group's achieved share of tokens",
+        "tokens_available/{group}": "tokens available per group before mixing",
+        "tokens_target/{group}": "tokens wanted per group",
+        "tokens_achieved/{group}": "tokens mixed per group (repeats counted)",
+        "docs_kept/{group}": "documents mixed per group",
+        "copies/{group}": "document copies per group (repeats counted)",
+        "shortfall_tokens/{group}": "tokens a short group lacks",
+        "short/{group}": "1 when the group could not reach its share",
+        M.REPEAT_HIST: "documents per repeat count",
+    }
+
+    def output_fields(self) -> list[pa.Field]:
+        return [S.category_field("mix_group"), pa.field("repeat", pa.int32()), pa.field("n_tokens", pa.int64())]
 
     def __init__(
         self,

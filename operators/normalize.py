@@ -36,8 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.base import BatchResult, Operator, append_columns, split_batch
-from pipeline import schema as S
+from contract import schema as S
+from contract.operator import BatchResult, Operator, append_columns, split_batch
 
 # --- Unicode ---------------------------------------------------------------------------------
 
@@ -159,6 +159,15 @@ class Normalizer(Operator):
     """Unicode repair, safe NFKC, control characters, whitespace and boilerplate lines; see module doc."""
 
     name = "normalize"
+    metrics = {
+        "normalize/mojibake_fixed": "documents whose mojibake ftfy repaired",
+        "normalize/nfkc_changed": "documents changed by Unicode normalization",
+        "normalize/control_chars_removed": "control characters removed",
+        "removed_markers/wiki": "wiki inline markers removed ([edit], [1], ...)",
+        "removed_lines/{pattern}": "boilerplate lines removed, per pattern",
+        "normalize/chars_in": "characters before normalization",
+        "normalize/chars_out": "characters after normalization",
+    }
 
     def __init__(
         self,

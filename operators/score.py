@@ -1,6 +1,6 @@
 """The score stage: model scores as columns, decisions as separate, optional thresholds.
 
-Columns (declared in ``pipeline/schema.py``):
+Columns (``FIELDS``):
 
 - ``quality_score`` (float32): P(good document) from the BERT quality model (or its regression score);
 - ``domain`` (string), ``domain_score`` (float32): the BERT domain model's best label and its probability;
@@ -34,9 +34,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.base import BatchResult, Operator, append_columns, split_batch
-from pipeline import schema as S
+from contract import schema as S
+from contract.operator import BatchResult, Operator, append_columns, split_batch
 
+FIELDS = {f.name: f for f in (
+    pa.field("quality_score", pa.float32()),
+    S.category_field("domain"),
+    pa.field("domain_score", pa.float32()),
+    pa.field("quality_score_fasttext", pa.float32()),
+    S.category_field("domain_fasttext"),
+    pa.field("domain_score_fasttext", pa.float32()),
+)}
 LOW_QUALITY = "low_quality"
 DOMAIN_EXCLUDED = "domain_excluded"
 
@@ -74,6 +82,7 @@ class Scorer(Operator):
     """
 
     name = "score"
+    metrics = {"score/docs_scored": "documents that went through at least one model"}
 
     def __init__(self, quality_model: str | None = None, domain_model: str | None = None,
                  quality_fasttext: str | None = None, domain_fasttext: str | None = None,
@@ -133,7 +142,11 @@ class Scorer(Operator):
             names.append("quality_score_fasttext")
         if self.domain_fasttext:
             names += ["domain_fasttext", "domain_score_fasttext"]
-        return [S.stage_field(n) for n in names]
+        return [FIELDS[n] for n in names]
+
+    @property
+    def edge_sample_column(self) -> str | None:
+        return self.quality_field if self.quality_model or self.min_quality is not None else None
 
     def setup(self) -> None:
         if self._models:
@@ -173,7 +186,7 @@ class Scorer(Operator):
             scores = predict([texts[i] for i in todo])
             for i, s in zip(todo, scores):
                 vals[i] = float(s)
-        return pa.array(vals, S.stage_field(column).type)
+        return pa.array(vals, FIELDS[column].type)
 
     def _score_label(self, batch, texts, label_col, score_col, predict_labels) -> tuple[pa.Array, pa.Array]:
         labels = self._existing(batch, label_col)
@@ -183,7 +196,7 @@ class Scorer(Operator):
             labs, probs = predict_labels([texts[i] for i in todo])
             for i, lab, p in zip(todo, labs, probs):
                 labels[i], scores[i] = lab, float(p)
-        return (pa.array(labels, S.stage_field(label_col).type), pa.array(scores, S.stage_field(score_col).type))
+        return (pa.array(labels, FIELDS[label_col].type), pa.array(scores, FIELDS[score_col].type))
 
     def score(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[str, float]]:
         self.setup()

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import ConfigError
+from contract.errors import ConfigError
 
 
 @dataclass

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
-from operators.base import Operator, conform
-from pipeline import schema as S
-from pipeline.errors import ConservationError
+from contract import schema as S
+from contract.errors import ConservationError
+from contract.operator import Operator, conform
 
 
 def output_schema(op: Operator, in_schema: pa.Schema) -> pa.Schema:

@@ -10,7 +10,8 @@ the corpus. Everything is generic over the columns a stage's output happens to h
   bins over [0, 1]; other columns use 1-2-5 edges (0, 1, 2, 5, 10, ...; integer columns also get
   1..5 exactly). Values below the first edge count in the first bin, above the last in the last.
 - ``categorical``: docs, chars (and ``n_tokens`` when the column exists) per value of the
-  low-cardinality string columns in ``CATEGORICAL`` (e.g. ``domain``, ``mix_group``), top
+  string columns that stages declare as categories (``contract.schema.category_field``: ``lang``,
+  ``domain``, ``mix_group``...), top
   ``MAX_CATEGORIES`` values, the rest summed under ``(other)``.
 - ``maps``: per-key sums and document counts of ``map<string, number>`` columns (``pii_counts``).
 - ``tokens``: summed ``n_tokens`` of kept and rejected rows, when the column exists.
@@ -20,32 +21,30 @@ their bin indices: counts, quantiles, min/max/mean in one job), plus one more jo
 values and map keys when the output has such columns (the projection is cached between the two,
 so ``text`` is read once).
 
-A stage that scores quality (a ``quality_score`` column and either the stage is named ``score`` or
-it rejected rows as ``low_quality``) also gets ``samples/kept_edge.jsonl`` when ``out_dir`` is given:
-the kept documents with the lowest quality score, i.e. the ones nearest the threshold, PII-scrubbed
-and truncated like the rejected samples, so a person can judge where the threshold sits.
+A stage that declares an ``edge_sample_column`` (a score stage that keeps documents above a minimum
+quality) also gets ``samples/kept_edge.jsonl`` when ``out_dir`` is given: the kept documents with the
+lowest score, i.e. the ones nearest the threshold, scrubbed and truncated like the rejected samples
+(``pipeline/samples.py``), so a person can judge where the threshold sits.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import schema as S
+from contract import schema as S
+from pipeline.samples import pick_lowest, write_samples
 
 LENGTH = "length"
 UNIT_BINS = 20
 EDGES_125 = [0.0] + [m * 10.0 ** e for e in range(0, 9) for m in (1, 2, 5)]
 EDGES_INT = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] + [m * 10.0 ** e for e in range(1, 10) for m in (1, 2, 5)]
 EDGES_LENGTH = [0.0] + [m * 10.0 ** e for e in range(1, 8) for m in (1, 2, 5)]
-CATEGORICAL = ("lang", "domain", "domain_fasttext", "mix_group", "minhash_flag")
 MAX_CATEGORIES = 40
 QUANTILES = (0.1, 0.5, 0.9)
 EDGE_SAMPLES = 8
-EDGE_CHARS = 1000
 # Bookkeeping columns that are numeric but not worth a histogram.
 SKIP_NUMERIC = frozenset()
 
@@ -109,16 +108,17 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def compute(kept, rejected, stage: str | None = None, out_dir: str | Path | None = None,
-            edge_samples: int = EDGE_SAMPLES) -> dict[str, Any]:
-    """Histograms of a stage's written output (``kept`` and ``rejected`` Spark DataFrames)."""
+def compute(kept, rejected, categorical: list[str], edge_sample_column: str | None = None,
+            out_dir: str | Path | None = None, edge_samples: int = EDGE_SAMPLES) -> dict[str, Any]:
+    """Histograms of a stage's written output (``kept`` and ``rejected`` Spark DataFrames).
+    ``categorical``: the declared category columns (``contract.schema.category_field``)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     t0 = time.perf_counter()
     common = [c for c in kept.columns if c in rejected.columns]
     numeric = {c: t for c, t in _numeric_columns(kept).items() if c in common}
-    categorical = [c for c in CATEGORICAL if c in common]
+    categorical = [c for c in categorical if c in common]
     maps = [c for c in _map_columns(kept) if c in common]
     has_tokens = "n_tokens" in numeric
     cols = {LENGTH: "bigint", **numeric}
@@ -205,43 +205,21 @@ def compute(kept, rejected, stage: str | None = None, out_dir: str | Path | None
                           for o in ("kept", "rejected")}
     if has_tokens:
         out["tokens"] = {o: int((quant.get(o) or {}).get("_tokens") or 0) for o in ("kept", "rejected")}
-    if out_dir is not None and "quality_score" in common and edge_samples > 0:
-        is_gate = stage == "score" or rejected.filter(F.col(S.REJECT_REASON) == "low_quality").limit(1).count() > 0
-        if is_gate:
-            n = write_edge_samples(kept, Path(out_dir) / "samples" / "kept_edge.jsonl", edge_samples)
-            out["edge_samples"] = {"file": "samples/kept_edge.jsonl", "column": "quality_score", "docs": n}
+    if out_dir is not None and edge_sample_column in common and edge_samples > 0:
+        rows, picked_cols = pick_lowest(kept, edge_sample_column, edge_samples)
+        n = write_samples(rows, picked_cols, Path(out_dir) / "samples" / "kept_edge.jsonl", edge_sample_column)
+        out["edge_samples"] = {"file": "samples/kept_edge.jsonl", "column": edge_sample_column, "docs": n}
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
 
 
-def stage_histograms(kept, rejected, stage: str | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+def stage_histograms(kept, rejected, categorical: list[str], edge_sample_column: str | None = None,
+                     stage: str | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
     """``compute`` for the runner: a failure here is reported in the stats, never fails the stage."""
     try:
-        return compute(kept, rejected, stage=stage, out_dir=out_dir)
+        return compute(kept, rejected, categorical, edge_sample_column, out_dir=out_dir)
     except Exception as e:  # noqa: BLE001 - the report degrades, the data run goes on
         import logging
 
         logging.getLogger("winnow").warning("histograms of stage %s failed: %s", stage, e)
         return {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
-
-
-def write_edge_samples(kept, path: Path, n: int = EDGE_SAMPLES, column: str = "quality_score") -> int:
-    """The ``n`` kept documents with the lowest ``column``, scrubbed and truncated, as JSON lines."""
-    from pyspark.sql import functions as F
-
-    from operators.pii import scrub_text
-
-    cols = [c for c in (S.ID, S.SOURCE, "lang", "domain", column) if c in kept.columns]
-    picked = (kept.filter(F.col(column).isNotNull())
-              .select(*cols, F.substring(F.col(S.TEXT), 1, EDGE_CHARS * 2).alias("_t"))
-              .orderBy(F.col(column).asc(), F.col(S.ID).asc()).limit(n).collect())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in picked:
-            d = {c: r[c] for c in cols}
-            text = r["_t"] or ""
-            d["detail"] = f"{column}={float(r[column]):.4f}"
-            d["text"] = scrub_text(text)[:EDGE_CHARS]
-            d["truncated"] = len(text) > EDGE_CHARS
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    return len(picked)

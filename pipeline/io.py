@@ -25,9 +25,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import schema as S
+from contract import schema as S
+from contract.errors import InputError
 from pipeline.config import InputConfig
-from pipeline.errors import InputError
+
+# What the read stage declares (see contract/metrics.py): it adds no column to the base schema.
+READ_FIELDS: list[pa.Field] = []
+READ_METRICS = {
+    "records": "input records seen (every line of a jsonl file, every row of a Parquet file)",
+    "blank_lines": "blank lines of jsonl files, skipped (not documents)",
+}
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".jsonl.zstd", ".json.zst")
 PARQUET_SUFFIXES = (".parquet",)

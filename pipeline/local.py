@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.base import Operator
-from pipeline import schema as S
+from contract import schema as S
+from contract.operator import Operator
 from pipeline.execute import apply_batches, output_schema
 
 
@@ -52,5 +52,5 @@ def make_table(texts: list[str], **columns) -> pa.Table:
     fields = list(S.BASE_FIELDS)
     for name, values in columns.items():
         data[name] = values
-        fields.append(S.STAGE_FIELDS.get(name) or pa.field(name, pa.array(values).type))
+        fields.append(pa.field(name, pa.array(values).type))
     return pa.table(data, schema=pa.schema(fields))

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-PACKAGES = ("pipeline", "operators", "classifiers", "jobs", "trainer")
+PACKAGES = ("contract", "redaction", "shards", "classifiers", "operators", "pipeline", "jobs", "trainer")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -9,11 +9,11 @@ import importlib
 import inspect
 from typing import Any
 
-from pipeline.errors import ConfigError
+from contract.errors import ConfigError
 
 STAGES: dict[str, str] = {
     "normalize": "operators.normalize:Normalizer",
-    "langid": "classifiers.langid:LangID",
+    "langid": "operators.langid:LangID",
     "filter": "operators.filters:build_filters",
     "pii": "operators.pii:PIIScrubber",
     "dedup": "operators.dedup:build_dedup",

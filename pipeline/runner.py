@@ -20,44 +20,27 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from operators.base import GlobalStage, Operator, StageOutput
+from contract import schema as S
+from contract.errors import ConfigError, ConservationError
+from contract.operator import GlobalStage, Operator, Stage, StageContext, StageOutput
 from pipeline import __version__
-from pipeline import schema as S
 from pipeline.config import PipelineConfig, StageConfig, stable_json
-from pipeline.errors import ConfigError, ConservationError
+from pipeline.declarations import check_declarations, declaration
+from pipeline.io import READ_FIELDS, READ_METRICS
 from pipeline.registry import build_stage
+from pipeline.samples import pick_rejected, write_samples
 
 log = logging.getLogger("winnow")
 SUCCESS = "_SUCCESS"
-SAMPLE_CHARS = 1000
 
 
 def say(msg: str) -> None:
     """Progress line on the console (flushed, so it interleaves with Spark's progress bar)."""
     print(f"[winnow] {msg}", flush=True)
-
-
-@dataclass
-class StageContext:
-    spark: Any
-    config: PipelineConfig
-    stage: StageConfig
-    index: int
-    out_dir: Path
-    workdir: Path
-    seed: int
-    stage_dirs: dict[str, Path] = field(default_factory=dict)
-
-    def stage_dir(self, name: str) -> Path | None:
-        """Final directory of an earlier stage of this pipeline, by name (None if absent)."""
-        return self.stage_dirs.get(name)
-
-    def log(self, msg: str) -> None:
-        say(f"{self.index:02d}-{self.stage.name}: {msg}")
 
 
 @dataclass
@@ -114,6 +97,10 @@ class PipelineRunner:
         prev_hash = _hash({"version": __version__, "read": input_fingerprint(files, cfg.input),
                            "batch": cfg.spark.arrow_batch_size})
         plan: list[tuple[int, StageConfig | None]] = [(1, None)] + [(i + 2, s) for i, s in enumerate(cfg.stages)]
+        # Every stage is built (parameters checked) before the first one runs: a typo in the last
+        # stage's parameters must not cost the hours of the stages before it.
+        built = {i + 2: self._build(i, st) for i, st in enumerate(cfg.stages)}
+        declared_fields: dict[str, dict[str, Any]] = {}
         say(f"pipeline {cfg.name!r}: {len(files)} input file(s), {len(plan)} stage(s), workdir {self.workdir}")
         for index, st in plan:
             name = "read" if st is None else st.name
@@ -126,22 +113,33 @@ class PipelineRunner:
                 say(f"{final.name}: up to date, skipped ({stats['docs_kept']:,} kept)")
                 results.append(StageResult(name, final, True, stats))
             else:
-                results.append(self._run_stage(index, st, final, prev_hash, stage_dirs))
+                results.append(self._run_stage(index, st, built.get(index), final, prev_hash, stage_dirs,
+                                               declared_fields))
+            for f in (results[-1].stats.get("declared") or {}).get("fields") or []:
+                declared_fields[f["name"]] = f
             stage_dirs[name] = final
             if name == self.until:
                 break
         say(f"done: output in {results[-1].dir / 'kept'}")
         return results
 
-    def _run_stage(self, index: int, st: StageConfig | None, final: Path, stage_hash: str,
-                   stage_dirs: dict[str, Path]) -> StageResult:
+    def _build(self, i: int, st: StageConfig) -> Stage:
+        where = f"{self.config.source_file}: stages[{i}] ({st.name}): "
+        stage = build_stage(st.stage, st.params, where)
+        if not isinstance(stage, (Operator, GlobalStage)):
+            raise ConfigError(f"{where}factory returned {type(stage).__name__}, not an Operator or GlobalStage")
+        return stage
+
+    def _run_stage(self, index: int, st: StageConfig | None, stage: Stage | None, final: Path, stage_hash: str,
+                   stage_dirs: dict[str, Path], declared_fields: dict[str, dict[str, Any]]) -> StageResult:
         try:
-            return self._run_stage_unchecked(index, st, final, stage_hash, stage_dirs)
+            return self._run_stage_unchecked(index, st, stage, final, stage_hash, stage_dirs, declared_fields)
         except Exception as e:
             raise _winnow_error_from_worker(e) from e
 
-    def _run_stage_unchecked(self, index: int, st: StageConfig | None, final: Path, stage_hash: str,
-                             stage_dirs: dict[str, Path]) -> StageResult:
+    def _run_stage_unchecked(self, index: int, st: StageConfig | None, stage: Stage | None, final: Path,
+                             stage_hash: str, stage_dirs: dict[str, Path],
+                             declared_fields: dict[str, dict[str, Any]]) -> StageResult:
         from pyspark.sql import functions as F
 
         cfg = self.config
@@ -162,21 +160,20 @@ class PipelineRunner:
             out, _files = read_dataframe(spark, cfg.input, cfg.spark.arrow_batch_size)
             kept_df, rej_df, metrics = self._split_row_output(out, F)
             docs_in_expected = None  # the reader's own record count, checked below
+            declared = declaration(READ_FIELDS, READ_METRICS, None)
         else:
             prev = self.workdir / stage_dirname(index - 1, ([None, "read", *[s.name for s in cfg.stages]])[index - 1])
             in_df = spark.read.parquet(str(prev / "kept"))
             docs_in_expected = in_df.count()
-            where = f"{cfg.source_file}: stages[{index - 2}] ({name}): "
-            stage = build_stage(st.stage, st.params, where)
-            params = stage.params() if hasattr(stage, "params") else {}
+            params = stage.params()
+            declared = declaration(stage.output_fields(), stage.declared_metrics(), stage.edge_sample_column)
             say(f"{final.name}: starting ({docs_in_expected:,} docs in)")
             if isinstance(stage, Operator):
                 kept_df, rej_df, metrics = self._run_row_stage(stage, in_df, name, F)
-            elif isinstance(stage, GlobalStage):
+            else:
                 result: StageOutput = stage.run(in_df, ctx)
                 kept_df, rej_df, metrics = result.kept, result.rejected, dict(result.metrics)
-            else:
-                raise ConfigError(f"{where}factory returned {type(stage).__name__}, not an Operator or GlobalStage")
+            check_declarations(final.name, declared, metrics, kept_df.columns)
         try:
             kept_df.write.mode("overwrite").parquet(str(tmp / "kept"))
             if rej_df is None:
@@ -189,7 +186,11 @@ class PipelineRunner:
                 if df is not None:
                     df.unpersist()
             self._persisted = None
-        stats = self._stats(tmp, name, index, metrics, params, stage_hash, t0, F)
+        categorical = [f["name"] for f in {**declared_fields, **{f["name"]: f for f in declared["fields"]}}.values()
+                       if f["category"]]
+        stats = self._stats(tmp, name, index, metrics, params, stage_hash, t0, F, categorical,
+                            declared["edge_sample_column"])
+        stats["declared"] = declared
         docs_in = stats["docs_in"] if docs_in_expected is None else docs_in_expected
         if docs_in_expected is None:
             docs_in = int(metrics.get("records", 0))
@@ -199,7 +200,7 @@ class PipelineRunner:
                 f"stage {final.name}: docs_in {docs_in:,} != kept {stats['docs_kept']:,} + rejected "
                 f"{stats['docs_rejected']:,}; output left in {tmp} for inspection"
             )
-        self._write_samples(tmp, F)
+        self._write_samples(tmp)
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True, default=str))
         (tmp / SUCCESS).write_text(json.dumps({"hash": stage_hash}))
         if final.exists():
@@ -245,7 +246,7 @@ class PipelineRunner:
 
     # -- stats and samples ----------------------------------------------------------------------
     def _stats(self, tmp: Path, name: str, index: int, metrics: dict, params: dict, stage_hash: str,
-               t0: float, F) -> dict[str, Any]:
+               t0: float, F, categorical: list[str], edge_sample_column: str | None) -> dict[str, Any]:
         from pipeline.histograms import stage_histograms
 
         spark = self.spark
@@ -284,7 +285,8 @@ class PipelineRunner:
             "chars_rejected": chars_rej,
             "rejected_by_reason": dict(sorted(by_reason.items())),
             "by_group": {"columns": group_cols, "rows": rows},
-            "histograms": stage_histograms(kept, rej, stage=name, out_dir=tmp),  # for `winnow report`
+            "histograms": stage_histograms(kept, rej, categorical, edge_sample_column, stage=name,
+                                           out_dir=tmp),  # for `winnow report`
             "metrics": {k: metrics[k] for k in sorted(metrics)},
             "params": params,
             "hash": stage_hash,
@@ -295,28 +297,10 @@ class PipelineRunner:
                       "default_parallelism": spark.sparkContext.defaultParallelism},
         }
 
-    def _write_samples(self, tmp: Path, F) -> None:
+    def _write_samples(self, tmp: Path) -> None:
         """Up to N rejected documents per reason, PII-scrubbed and truncated, for a person to judge."""
-        from pyspark.sql import Window
-
-        from operators.pii import scrub_text
-
-        n = self.config.samples_per_reason
-        rej = self.spark.read.parquet(str(tmp / "rejected"))
-        w = Window.partitionBy(S.REJECT_REASON).orderBy(F.xxhash64(F.col(S.ID)), F.col(S.ID))
-        cols = [c for c in (S.ID, S.SOURCE, "lang", S.REJECT_REASON, S.REJECT_DETAIL, S.TEXT) if c in rej.columns]
-        picked = (rej.select(*cols, F.substring(F.col(S.TEXT), 1, SAMPLE_CHARS * 2).alias("_t"))
-                  .withColumn("_rank", F.row_number().over(w)).filter(F.col("_rank") <= n)
-                  .orderBy(S.REJECT_REASON, "_rank").collect())
-        (tmp / "samples").mkdir(exist_ok=True)
-        with open(tmp / "samples" / "rejected.jsonl", "w", encoding="utf-8") as f:
-            for r in picked:
-                d = {c: r[c] for c in cols if c != S.TEXT}
-                text = r["_t"] or ""
-                d["text"] = scrub_text(text)[:SAMPLE_CHARS]
-                d["truncated"] = len(text) > SAMPLE_CHARS
-                d[S.REJECT_DETAIL] = scrub_text(d.get(S.REJECT_DETAIL) or "")
-                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        rows, cols = pick_rejected(self.spark.read.parquet(str(tmp / "rejected")), self.config.samples_per_reason)
+        write_samples(rows, cols, tmp / "samples" / "rejected.jsonl")
 
 
 def _winnow_error_from_worker(e: Exception) -> Exception:
@@ -324,11 +308,11 @@ def _winnow_error_from_worker(e: Exception) -> Exception:
     tracebacks; recover it so the user sees the one-line message (and tests can match it)."""
     import re
 
-    from pipeline import errors
+    from contract import errors
 
     if isinstance(e, errors.WinnowError):
         return e
-    m = re.search(r"pipeline\.errors\.(\w+): ([^\n]*)", str(e))
+    m = re.search(r"contract\.errors\.(\w+): ([^\n]*)", str(e))
     cls = getattr(errors, m.group(1), None) if m else None
     if cls is not None and isinstance(cls, type) and issubclass(cls, errors.WinnowError):
         return cls(m.group(2))

@@ -8,14 +8,15 @@ import time
 import pyarrow as pa
 from pyspark.sql import functions as F
 
-from operators.base import BatchResult, GlobalStage, Operator, StageOutput, split_batch
-from pipeline import schema as S
+from contract import schema as S
+from contract.operator import BatchResult, GlobalStage, Operator, StageOutput, split_batch
 
 
 class MinChars(Operator):
     """Rejects documents shorter than ``min_chars`` with reason ``too_short``."""
 
     name = "min_chars"
+    metrics = {"seen": "documents seen"}
 
     def __init__(self, min_chars: int = 10, sleep_file: str | None = None):
         self.min_chars = min_chars
@@ -43,6 +44,7 @@ class DropDuplicateTexts(GlobalStage):
     """A global stage: keeps the smallest id per text, rejects the rest as ``dup``."""
 
     name = "dup_text"
+    metrics = {"groups": "distinct texts"}
 
     def run(self, df, ctx) -> StageOutput:
         first = df.groupBy(S.TEXT).agg(F.min(S.ID).alias("_keep"))

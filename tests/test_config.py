@@ -1,7 +1,7 @@
 import pytest
 
+from contract.errors import ConfigError
 from pipeline.config import load_config, parse_config
-from pipeline.errors import ConfigError
 from pipeline.registry import build_stage
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from operators.base import Chain
+from contract.operator import Chain
 from pipeline.config import load_config
 from pipeline.registry import build_stage
 from tests.filter_docs import EN_CLEAN, FR_CLEAN, MIXED_TECH, ZH_CLEAN, ZH_SENTENCES, ZH_SPAM

@@ -2,11 +2,11 @@
 
 import pyarrow as pa
 
-from classifiers.langid import LangID
-from operators.base import Chain
+from contract import schema as S
+from contract.operator import Chain
 from operators.filters import build_filters
+from operators.langid import LangID
 from operators.normalize import Normalizer
-from pipeline import schema as S
 from pipeline.execute import apply_batches, output_schema
 from pipeline.local import make_table, run_operator
 from tests.filter_docs import EN_CLEAN, EN_SENTENCES, FR_CLEAN, MIXED_TECH, ZH_CLEAN, ZH_SENTENCES, ZH_SPAM

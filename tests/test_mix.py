@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from contract.errors import ConfigError
 from operators.mix import BUDGET, NO_GROUP, MixStage, normalize_groups, parse_count
 from tests.mix_fixtures import GROUPS, Ctx, make_df, make_docs, train_small_tokenizer
 
@@ -45,6 +46,17 @@ def test_parse_count_and_groups():
         MixStage(groups=GROUPS, select="best")
     with pytest.raises(ValueError):
         MixStage(groups=GROUPS, max_repeats=0)
+
+
+def test_where_outside_the_mini_language_needs_the_sql_prefix():
+    """No silent fallback to Spark SQL: the stage refuses the group when it is built (before any job)."""
+    for where in ("source like 'code_%'", "lang = 'en' AND length(text) > 200", "source=common crawl", "sql:"):
+        with pytest.raises(ConfigError, match=r"group 'code'.*where") as err:
+            MixStage(groups=[{"name": "code", "where": where, "weight": 1}])
+        assert repr(where) in str(err.value)
+    st = MixStage(groups=[{"name": "code", "where": "sql: source like 'code_%'", "weight": 1},
+                          {"name": "zh", "where": "lang in (zh, zh-Hant) and domain != code", "weight": 1}])
+    assert [g["where"] for g in st.groups] == ["sql: source like 'code_%'", "lang in (zh, zh-Hant) and domain != code"]
 
 
 def test_plan_targets_short_groups_and_repeats():
@@ -148,7 +160,7 @@ def test_upsampling_max_repeats_and_short_group_report(spark, tmp_path, tokenize
 
 
 def test_no_group_rejects_and_sql_where(spark, tmp_path):
-    groups = [{"name": "zh", "where": "lang = 'zh' AND length(text) > 100", "weight": 1},
+    groups = [{"name": "zh", "where": "sql: lang = 'zh' AND length(text) > 100", "weight": 1},
               {"name": "code", "where": "domain in (code)", "weight": 1}]
     docs = DOCS[:600]
     kept, rejected, report, _, _ = run_mix(spark, tmp_path, docs=docs, groups=groups)

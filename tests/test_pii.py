@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from operators.pii import PIIScrubber, scrub_text
-from operators.pii import validators as V
-from pipeline import schema as S
+from contract import schema as S
+from operators.pii import PIIScrubber
 from pipeline.local import make_table, run_operator
+from redaction import scrub_text
+from redaction import validators as V
 
 VALID_ID = "11010519491231002X"  # GB 11643 example with a valid MOD 11-2 check character
 VALID_USCC = "91350100M000100Y43"

@@ -18,8 +18,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from operators.base import BatchResult, GlobalStage, Operator, StageOutput, append_columns, split_batch
-from pipeline import schema as S
+from contract import metrics as M
+from contract import schema as S
+from contract.operator import BatchResult, GlobalStage, Operator, StageOutput, append_columns, split_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -37,12 +38,14 @@ class FakeQuality(Operator):
     reason ``low_quality``, detail the score."""
 
     name = "fake_quality"
+    metrics = {"fake_quality/scored": "documents scored"}
+    edge_sample_column = "quality_score"
 
     def __init__(self, min_quality: float = 0.6):
         self.min_quality = min_quality
 
     def output_fields(self):
-        return [S.stage_field("quality_score")]
+        return [pa.field("quality_score", pa.float32())]
 
     def process(self, batch: pa.RecordBatch) -> BatchResult:
         texts = batch.column(S.TEXT).to_pylist()
@@ -58,6 +61,11 @@ class FakeMix(GlobalStage):
     documents with quality >= 0.8 twice; writes ``mix/share_target|share_achieved|repeat_hist`` metrics."""
 
     name = "fake_mix"
+    metrics = {"mix/" + M.SHARE_TARGET: "target share per group", "mix/" + M.SHARE_ACHIEVED: "achieved share per group",
+               "mix/" + M.REPEAT_HIST: "documents per repeat count"}
+
+    def output_fields(self):
+        return [S.category_field("mix_group"), pa.field("repeat", pa.int32())]
 
     def __init__(self, targets: dict | None = None):
         self.targets = targets or MIX_TARGET
@@ -109,28 +117,12 @@ PII_DOCS = [
 ]
 
 
-def _pii_stub():
-    """Until operators.pii lands, the runner's sample scrubber is this stand-in (the report's own)."""
-    from pipeline.report.collect import fallback_scrub
-
-    mod = types.ModuleType("operators.pii")
-    mod.scrub_text = fallback_scrub
-    return mod
-
-
 @pytest.fixture(scope="module")
 def run(spark, tmp_path_factory):
     from pipeline.config import parse_config
     from pipeline.report import build_report
     from pipeline.runner import run_pipeline
 
-    stubbed = False
-    try:
-        import operators.pii  # noqa: F401
-        have_pii = True
-    except ImportError:
-        sys.modules["operators.pii"] = _pii_stub()
-        have_pii, stubbed = False, True
     tmp = tmp_path_factory.mktemp("report")
     inp = tmp / "in"
     inp.mkdir()
@@ -140,8 +132,7 @@ def run(spark, tmp_path_factory):
     (inp / "docs.jsonl").write_text("".join(lines), encoding="utf-8")
     shutil.copy(SAMPLE / "broken.jsonl", inp / "broken.jsonl")
     stages = [{"stage": "langid"}, {"stage": "filter", "params": {"preset": "mixed"}}]
-    if have_pii:
-        stages.append({"stage": "pii"})
+    stages.append({"stage": "pii"})
     stages += [{"stage": "tests.test_report:FakeQuality", "name": "score", "params": {"min_quality": 0.7}},
                {"stage": "tests.stage_fixtures:DropDuplicateTexts", "name": "dedup"},
                {"stage": "tests.test_report:FakeMix", "name": "mix"}]
@@ -149,39 +140,35 @@ def run(spark, tmp_path_factory):
                 "seed": 7, "samples_per_reason": 50, "stages": stages}
     cfg_file = tmp / "pipeline.yaml"
     cfg_file.write_text(json.dumps(cfg_dict))
-    try:
-        console = io.StringIO()
-        with contextlib.redirect_stdout(console):
-            results = run_pipeline(parse_config(cfg_dict, str(cfg_file)), spark=spark)
-        print(console.getvalue())
-        work = tmp / "work"
-        # a shard manifest and a training run that points at it (what tokenize / the trainer write)
-        (work / "shards").mkdir()
-        manifest = {"format": "winnow-shards/1", "complete": True,
-                    "tokenizer": {"path": "tok", "sha256": "ab" * 32, "vocab_size": 32000, "bos_id": 1, "eos_id": 2},
-                    "shards": [{"split": "train", "prefix": "train/shard-00000", "docs": 40, "tokens": 9000,
-                                "dtype": "uint16", "sha256": {}},
-                               {"split": "validation", "prefix": "validation/shard-00000", "docs": 3, "tokens": 700,
-                                "dtype": "uint16", "sha256": {}}],
-                    "recipe": {"groups": MIX_TARGET}, "achieved": {"en": 0.52, "zh": 0.39, "other": 0.09},
-                    "totals": {"train": {"docs": 40, "tokens": 9000}, "validation": {"docs": 3, "tokens": 700}}}
-        (work / "shards" / "manifest.json").write_text(json.dumps(manifest))
-        train = work / "train-tiny"
-        train.mkdir()
-        rows = [{"kind": "train", "step": s, "tokens": 512 * s, "loss": 10.0 - 0.05 * s, "lr": 1e-3} for s in range(1, 101)]
-        rows += [{"kind": "eval", "step": s, "tokens": 512 * s, "val_loss": 9.0 - 0.04 * s, "val_ppl": 2.0 ** (9 - 0.04 * s)}
-                 for s in (0, 50, 100)]
-        (train / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (train / "manifest_summary.json").write_text(json.dumps({"manifest": str(work / "shards" / "manifest.json")}))
-        (train / "summary.json").write_text(json.dumps({"initial_val_ppl": 512.0, "final_val_ppl": 32.0}))
-        page = build_report(work, config=cfg_file)
-        yield types.SimpleNamespace(results=results, work=work, page=page, out=page.parent,
-                                    data=json.loads((page.parent / "report.json").read_text()),
-                                    html=page.read_text(encoding="utf-8"), have_pii=have_pii,
-                                    console=console.getvalue())
-    finally:
-        if stubbed:
-            sys.modules.pop("operators.pii", None)
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):
+        results = run_pipeline(parse_config(cfg_dict, str(cfg_file)), spark=spark)
+    print(console.getvalue())
+    work = tmp / "work"
+    # a shard manifest and a training run that points at it (what tokenize / the trainer write)
+    (work / "shards").mkdir()
+    manifest = {"format": "winnow-shards/1", "complete": True,
+                "tokenizer": {"path": "tok", "sha256": "ab" * 32, "vocab_size": 32000, "bos_id": 1, "eos_id": 2},
+                "shards": [{"split": "train", "prefix": "train/shard-00000", "docs": 40, "tokens": 9000,
+                            "dtype": "uint16", "sha256": {}},
+                           {"split": "validation", "prefix": "validation/shard-00000", "docs": 3, "tokens": 700,
+                            "dtype": "uint16", "sha256": {}}],
+                "recipe": {"groups": MIX_TARGET}, "achieved": {"en": 0.52, "zh": 0.39, "other": 0.09},
+                "totals": {"train": {"docs": 40, "tokens": 9000}, "validation": {"docs": 3, "tokens": 700}}}
+    (work / "shards" / "manifest.json").write_text(json.dumps(manifest))
+    train = work / "train-tiny"
+    train.mkdir()
+    rows = [{"kind": "train", "step": s, "tokens": 512 * s, "loss": 10.0 - 0.05 * s, "lr": 1e-3} for s in range(1, 101)]
+    rows += [{"kind": "eval", "step": s, "tokens": 512 * s, "val_loss": 9.0 - 0.04 * s, "val_ppl": 2.0 ** (9 - 0.04 * s)}
+             for s in (0, 50, 100)]
+    (train / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (train / "manifest_summary.json").write_text(json.dumps({"manifest": str(work / "shards" / "manifest.json")}))
+    (train / "summary.json").write_text(json.dumps({"initial_val_ppl": 512.0, "final_val_ppl": 32.0}))
+    page = build_report(work, config=cfg_file)
+    yield types.SimpleNamespace(results=results, work=work, page=page, out=page.parent,
+                                data=json.loads((page.parent / "report.json").read_text()),
+                                html=page.read_text(encoding="utf-8"),
+                                console=console.getvalue())
 
 
 def _stats(run):
@@ -250,7 +237,7 @@ def test_distributions_come_from_stage_histograms(run):
     # the 0.7 threshold: nothing kept below it, nothing rejected above it
     assert kept_q["stats"]["min"] >= 0.7 - 1e-6 and rej_q["stats"]["max"] < 0.7
     assert sum(kept_q["counts"][:13]) == 0 and sum(rej_q["counts"][14:]) == 0
-    assert "pii" in d if run.have_pii else True
+    assert "pii" in d
 
 
 def test_quality_edge_samples_are_the_lowest_kept(run):
@@ -368,7 +355,7 @@ def test_page_is_self_contained(run):
 
 
 def test_cli_writes_to_out(run, tmp_path, capsys):
-    from pipeline.cli import main
+    from jobs.cli import main
 
     assert main(["report", str(run.work), "--out", str(tmp_path / "r"), "--runs", str(run.work / "train-tiny")]) == 0
     assert (tmp_path / "r" / "index.html").exists() and (tmp_path / "r" / "report.json").exists()
@@ -437,7 +424,7 @@ def test_browser_check_catches_script_errors(tmp_path):
 
 @needs_chromium
 def test_cli_screenshot(run, tmp_path, capsys):
-    from pipeline.cli import main
+    from jobs.cli import main
     from pipeline.report import browser
 
     png = tmp_path / "shots" / "report.png"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.report import build_report
-from pipeline.report.collect import collect, fallback_scrub
+from pipeline.report.collect import collect
+from redaction import scrub_text
 
 
 def _stage(work: Path, name: str, stats: dict, samples: list[dict] | None = None) -> Path:
@@ -72,8 +73,8 @@ def test_cli_rejects_a_missing_workdir(tmp_path, capsys):
     assert main([str(tmp_path / "nope")]) == 2
 
 
-def test_fallback_scrub():
-    s = fallback_scrub("mail jane.doe@example.com, call +1 415-555-0134 or 010-6552 1234, ip 10.1.2.3; year 2024")
+def test_report_scrubber_is_the_redaction_module():
+    s = scrub_text("mail jane.doe@example.com, call +1 415-555-0134 or 010-6552 1234, ip 10.1.2.3; year 2024")
     assert "jane" not in s and "415" not in s and "6552" not in s and "10.1.2.3" not in s and "2024" in s
 
 

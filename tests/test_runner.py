@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.errors import ConservationError
 from pipeline.config import parse_config
-from pipeline.errors import ConservationError
 from pipeline.runner import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import parse_config
-from pipeline.manifest import verify_shards
 from pipeline.runner import run_pipeline
+from shards.manifest import verify_shards
 from tests.trainer_fixtures import one_torch_thread, tiny_args
 from trainer import loop
 from trainer.cli import parse_args

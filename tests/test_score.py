@@ -94,7 +94,7 @@ def test_gate_reads_existing_scores_and_never_rescores(models):
 
 
 def test_registry_builds_the_score_stage_and_rejects_bad_params(models):
-    from pipeline.errors import ConfigError
+    from contract.errors import ConfigError
     from pipeline.registry import build_stage
 
     op = build_stage("score", {"quality_model": models["quality_model"], "truncation": "head_tail",

@@ -13,9 +13,11 @@ import pyarrow as pa
 import pytest
 
 from operators.mix import MixStage
-from operators.tokenize.stage import SPLITS, TokenizeStage, split_of, write_partition
+from operators.tokenize import stage as tokenize_stage
+from operators.tokenize.shard_writer import split_of, write_partition
+from operators.tokenize.stage import SPLITS, TokenizeStage
 from operators.tokenize.tokenizer import load_tokenizer
-from pipeline.manifest import read_manifest, verify_shards
+from shards.manifest import read_manifest, verify_shards
 from tests.mix_fixtures import GROUPS, Ctx, make_df, make_docs, train_small_tokenizer
 
 DOCS = list({d["text"]: d for d in make_docs(500, 500, 250, seed=11)}.values())  # unique texts
@@ -23,7 +25,7 @@ TEXT = {d["id"]: d["text"] for d in DOCS}
 VAL = 0.1
 
 
-# -- an independent reader of Megatron-LM's MMIDIDX layout (not pipeline.indexed_dataset) ----------
+# -- an independent reader of Megatron-LM's MMIDIDX layout (not shards.indexed_dataset) ----------
 NP_OF_CODE = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float64, 7: np.float32,
               8: np.uint16}
 
@@ -199,16 +201,53 @@ def _batch(docs):
     return pa.RecordBatch.from_pylist([{"id": d["id"], "text": d["text"], "repeat": 2} for d in docs])
 
 
+def cut_off_after(docs: int):
+    """A filter on a partition's batches that hands over ``docs`` documents, then fails as a task
+    killed half-way would. A closure, so that Spark ships it to the Python workers by value."""
+
+    def cut_off(batches):
+        left = docs
+        for b in batches:
+            if b.num_rows >= left:
+                yield b.slice(0, left)
+                raise RuntimeError(f"simulated task failure after {docs} documents")
+            left -= b.num_rows
+            yield b
+
+    return cut_off
+
+
+def failing_first_attempt(partition_writer, docs: int):
+    """Wraps the stage's ``partition_writer``: the first attempt of partition 0 fails after ``docs``
+    documents (a task killed once); every other task attempt writes as usual."""
+
+    def make(cfg):
+        write = partition_writer(cfg)
+        cut_off = cut_off_after(docs)
+
+        def fn(batches):
+            from pyspark import TaskContext
+
+            tc = TaskContext.get()
+            if tc.partitionId() == 0 and tc.attemptNumber() == 0:
+                batches = cut_off(batches)
+            yield from write(batches)
+
+        return fn
+
+    return make
+
+
 def test_failed_task_attempt_then_retry_leaves_whole_shards(tmp_path, tokenizer):
     cfg = {"tokenizer": str(tokenizer), "dtype": "uint16", "root": str(tmp_path), "seed": 42,
-           "validation_fraction": VAL, "shard_tokens": 3000, "add_bos": False, "fail_after_docs": 150}
+           "validation_fraction": VAL, "shard_tokens": 3000, "add_bos": False}
     docs = DOCS[:300]
     with pytest.raises(RuntimeError, match="simulated"):
-        list(write_partition(iter([_batch(docs[:100]), _batch(docs[100:])]), cfg, 0, attempt=1001))
+        list(write_partition(cut_off_after(150)(iter([_batch(docs[:100]), _batch(docs[100:])])), cfg, 0,
+                             attempt=1001))
     finished = sorted(p.name for p in (tmp_path / "train").iterdir())
     assert finished and not any(".tmp" in n for n in finished)  # whole shards or nothing
-    out = list(write_partition(iter([_batch(docs[:100]), _batch(docs[100:])]), cfg, 0, attempt=1002,
-                               attempt_number=1))
+    out = list(write_partition(iter([_batch(docs[:100]), _batch(docs[100:])]), cfg, 0, attempt=1002))
     shard_rows = [json.loads(m) for b in out for k, m in zip(b.column("kind").to_pylist(),
                                                             b.column("meta").to_pylist()) if k == "shard"]
     listed = {s["prefix"] for s in shard_rows}
@@ -221,8 +260,10 @@ def test_failed_task_attempt_then_retry_leaves_whole_shards(tmp_path, tokenizer)
 
 def test_killed_and_rerun_tokenize_in_spark_leaves_verified_manifest(spark, mixed, tmp_path):
     out = tmp_path / "tok"
-    with pytest.raises(Exception, match="simulated"):
-        tokenize(spark, out, mixed["kept"], tokenizer=str(mixed["tokenizer"]), fail_after_docs=20)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tokenize_stage, "partition_writer", failing_first_attempt(tokenize_stage.partition_writer, 20))
+        with pytest.raises(Exception, match="simulated"):
+            tokenize(spark, out, mixed["kept"], tokenizer=str(mixed["tokenizer"]))
     # a stray half-written temp shard and an unlisted shard from some killed attempt
     (out / "shards" / "train").mkdir(parents=True, exist_ok=True)
     (out / "shards" / "train" / ".tmp-999-shard-00000-00-0000.bin.tmp").write_bytes(b"\x01\x02")
@@ -286,7 +327,7 @@ def test_sentencepiece_llama_tokenizer_fits_uint16(spark, tmp_path):
 def test_shards_inspect_cli(mixed, tmp_path, capsys):
     import shutil
 
-    from pipeline.cli import main
+    from jobs.cli import main
 
     assert main(["shards", "inspect", str(mixed["shards"]), "--doc", "0", "--tokens", "8"]) == 0
     out = capsys.readouterr().out

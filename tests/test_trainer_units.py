@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.indexed_dataset import IndexedDataset
-from pipeline.manifest import read_manifest, write_manifest
+from shards.indexed_dataset import IndexedDataset
+from shards.manifest import read_manifest, write_manifest
 from tests.trainer_fixtures import synthetic_shards
 from trainer.cli import main as cli_main
 from trainer.cli import parse_args

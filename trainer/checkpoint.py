@@ -3,13 +3,15 @@
 Layout under ``<out>/checkpoints/``::
 
     step-00000100/
-        trainer_state.json    # written last: step, tokens, data position, schedule, best, guard state
+        trainer_state.json    # written last: step, tokens, data position, best, guard state
         rng-rank<r>.pt        # python, numpy, torch (and CUDA) RNG states of every rank
         model.pt optimizer.pt # plain torch path (DDP: rank 0's copy, identical on every rank)
         <DeepSpeed files>     # DeepSpeed path: engine.save_checkpoint(tag="step-00000100")
     latest                    # the newest complete tag (DeepSpeed's convention, used for both)
 
 A checkpoint without ``trainer_state.json`` is incomplete and never resumed from.
+The learning rate is a pure function of the step (``trainer.optim.Schedule``), so no schedule
+state is saved: a resumed run rebuilds it from its own flags (a WSD run can resume and anneal).
 """
 
 from __future__ import annotations

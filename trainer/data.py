@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.indexed_dataset import IndexedDataset
-from pipeline.manifest import MANIFEST_NAME, read_manifest, tokenizer_fingerprint, verify_shards
+from shards.indexed_dataset import IndexedDataset
+from shards.manifest import MANIFEST_NAME, read_manifest, summarize, tokenizer_fingerprint, verify_shards
 
 
 class DataError(RuntimeError):
@@ -112,15 +112,7 @@ def check_checksums(manifest_path: Path, shards: list[dict[str, Any]]) -> None:
 
 
 def manifest_summary(manifest_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    splits: dict[str, dict[str, int]] = {}
-    for s in manifest["shards"]:
-        t = splits.setdefault(s["split"], {"shards": 0, "docs": 0, "tokens": 0})
-        t["shards"] += 1
-        t["docs"] += int(s.get("docs", 0))
-        t["tokens"] += int(s.get("tokens", 0))
-    return {"manifest": str(manifest_path.resolve()), "complete": manifest.get("complete", True),
-            "tokenizer": manifest.get("tokenizer"), "splits": splits,
-            "recipe": manifest.get("recipe"), "achieved": manifest.get("achieved")}
+    return {"manifest": str(manifest_path.resolve()), **summarize(manifest)}
 
 
 class PackedShard:
@@ -284,9 +276,6 @@ class EvalData:
             rows.extend((shard, i) for i in range(min(shard.n_windows, want - len(rows))))
         per_rank = len(rows) // world
         self.rows = rows[rank * per_rank: (rank + 1) * per_rank]
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
     def batches(self):
         for i in range(0, len(self.rows), self.micro_batch):

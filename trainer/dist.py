@@ -92,14 +92,6 @@ def barrier(env: DistEnv) -> None:
         dist.barrier()
 
 
-def broadcast_object(obj, env: DistEnv):
-    if not env.distributed or env.world == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def cleanup(env: DistEnv) -> None:
     if env.distributed and dist.is_initialized():
         dist.barrier()

@@ -195,53 +195,73 @@ class Trainer:
         return (self.cfg.spike_factor > 0 and ema is not None and self.state["step"] >= 10
                 and loss > self.cfg.spike_factor * ema)
 
+    def _next_batch(self, micro: int) -> torch.Tensor:
+        """This rank's next micro-batch on the device (its window keys logged with --log-samples)."""
+        ids = self.data.next_ids()
+        if self.sample_log is not None:
+            keys = [self.data.window_key(g) for g in ids]
+            row = {"step": self.state["step"], "micro": micro, "windows": keys}
+            self.sample_log.write(json.dumps(row) + "\n")
+        return self.data.batch(ids).to(self.env.device, non_blocking=True)
+
     def train_step(self, lr: float) -> tuple[float, float, bool]:
-        """Returns (mean loss over the global batch, grad norm, skipped)."""
-        env, cfg = self.env, self.cfg
-        losses = torch.zeros((), dtype=torch.float64, device=env.device)
-        skipped = False
+        """One optimizer step over ``accum`` micro-batches.
+
+        Returns (mean loss over the global batch, grad norm, skipped by the guard).
+        """
+        if self.engine is not None:
+            return self._step_deepspeed(lr)
+        return self._step_torch(lr)
+
+    def _step_torch(self, lr: float) -> tuple[float, float, bool]:
+        losses = torch.zeros((), dtype=torch.float64, device=self.env.device)
         for micro in range(self.accum):
-            ids = self.data.next_ids()
-            if self.sample_log is not None:
-                keys = [self.data.window_key(g) for g in ids]
-                self.sample_log.write(json.dumps({"step": self.state["step"], "micro": micro, "windows": keys}) + "\n")
-            batch = self.data.batch(ids).to(env.device, non_blocking=True)
+            batch = self._next_batch(micro)
             last = micro == self.accum - 1
-            if self.engine is not None:
-                loss = compute_loss(self.model, batch, self.autocast)
-                losses += loss.detach().double()
-                if last:  # the guard decides before the last backward (DeepSpeed cannot undo a step)
-                    mean = float(D.all_reduce_mean(losses / self.accum, env))
-                    if not math.isfinite(mean) or self._spike(mean):
-                        skipped = True
-                        loss = loss * float("nan")  # DeepSpeed's overflow check then discards the step
-                self.engine.backward(loss)
-                with torch.no_grad():  # needed by ZeRO-1/2 at world size > 1 on gloo
-                    if last:
-                        set_lr(self.optimizer, lr)
-                    self.engine.step()
-                continue
-            sync = contextlib.nullcontext() if last or env.world == 1 else self.model.no_sync()
+            # DDP all-reduces gradients on the last micro-step only
+            sync = contextlib.nullcontext() if last or self.env.world == 1 else self.model.no_sync()
             with sync:
                 loss = compute_loss(self.model, batch, self.autocast)
                 (loss / self.accum).backward()
             losses += loss.detach().double()
-        if self.engine is not None:
-            gnorm = self.engine.get_global_grad_norm()
-            gnorm = float(gnorm) if gnorm is not None else float("nan")
-            if skipped and self.engine.was_step_applied():
-                skipped = False  # overflow check disabled (fp32): the step went through
-                self.logger.console("[trainer] guard: DeepSpeed applied a bad step (no overflow check in fp32)")
-            return mean, gnorm, skipped
-        mean = float(D.all_reduce_mean(losses / self.accum, env))
-        params = self.raw_model.parameters()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf")))
-        if not math.isfinite(mean) or not math.isfinite(gnorm) or self._spike(mean):
-            skipped = True
-        else:
+        mean = float(D.all_reduce_mean(losses / self.accum, self.env))
+        max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        gnorm = float(torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), max_norm))
+        skipped = not math.isfinite(mean) or not math.isfinite(gnorm) or self._spike(mean)
+        if not skipped:
             set_lr(self.optimizer, lr)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        return mean, gnorm, skipped
+
+    def _step_deepspeed(self, lr: float) -> tuple[float, float, bool]:
+        """``engine.step()`` after every micro-batch: the engine accumulates and applies it on the last.
+
+        DeepSpeed cannot undo a step, so the guard decides before the last backward; a rejected
+        step's last loss is multiplied by NaN and DeepSpeed's overflow check discards the step.
+        """
+        losses = torch.zeros((), dtype=torch.float64, device=self.env.device)
+        skipped = False
+        for micro in range(self.accum):
+            batch = self._next_batch(micro)
+            last = micro == self.accum - 1
+            loss = compute_loss(self.model, batch, self.autocast)
+            losses += loss.detach().double()
+            if last:
+                mean = float(D.all_reduce_mean(losses / self.accum, self.env))
+                if not math.isfinite(mean) or self._spike(mean):
+                    skipped = True
+                    loss = loss * float("nan")
+            self.engine.backward(loss)
+            with torch.no_grad():  # needed by ZeRO-1/2 at world size > 1 on gloo
+                if last:
+                    set_lr(self.optimizer, lr)
+                self.engine.step()
+        gnorm = self.engine.get_global_grad_norm()
+        gnorm = float(gnorm) if gnorm is not None else float("nan")
+        if skipped and self.engine.was_step_applied():
+            skipped = False  # overflow check disabled (fp32): the step went through
+            self.logger.console("[trainer] guard: DeepSpeed applied a bad step (no overflow check in fp32)")
         return mean, gnorm, skipped
 
     # -- the run -----------------------------------------------------------------------------------
@@ -260,7 +280,7 @@ class Trainer:
         return val
 
     def save_checkpoint(self) -> None:
-        state = dict(self.state, data=self.data.state_dict(), schedule=self.schedule.state_dict())
+        state = dict(self.state, data=self.data.state_dict())
         ckpt.save(self.ckpt_dir, state, self.env, self.raw_model, self.optimizer, self.engine)
         ckpt.prune(self.ckpt_dir, self.cfg.keep_last, self.env)
         D.barrier(self.env)
@@ -301,12 +321,13 @@ class Trainer:
                 self.logger.progress(row, self.total_steps, rate * (self.total_steps - st["step"]))
                 steps_timed, window_loss, window_n = 0, 0.0, 0
             is_end = st["step"] == self.total_steps
-            if (cfg.eval_interval and st["step"] % cfg.eval_interval == 0) or is_end:
+            eval_due = bool(cfg.eval_interval) and st["step"] % cfg.eval_interval == 0
+            ckpt_due = bool(cfg.ckpt_interval) and st["step"] % cfg.ckpt_interval == 0
+            if eval_due or is_end:
                 self.eval_and_log()
-            if (cfg.ckpt_interval and st["step"] % cfg.ckpt_interval == 0) or is_end:
+            if ckpt_due or is_end:
                 self.save_checkpoint()
-            if cfg.eval_interval and st["step"] % cfg.eval_interval == 0 or cfg.ckpt_interval and \
-                    st["step"] % cfg.ckpt_interval == 0:
+            if eval_due or ckpt_due:
                 meter.reset()  # eval and checkpoint time stays out of the throughput figures
                 steps_timed = 0
         return self.finish(st["step"] == self.total_steps)

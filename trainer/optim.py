@@ -74,9 +74,6 @@ class Schedule:
             f = 1 - math.sqrt(t)
         return lo + (self.lr - lo) * f
 
-    def state_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 def set_lr(optimizer, lr: float) -> None:
     for g in optimizer.param_groups:

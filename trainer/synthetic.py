@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.indexed_dataset import IndexedDatasetWriter, dtype_for_vocab
-from pipeline.manifest import file_sha256, tokenizer_fingerprint, write_manifest
+from shards.indexed_dataset import IndexedDatasetWriter, dtype_for_vocab
+from shards.manifest import file_sha256, tokenizer_fingerprint, write_manifest
 
 SUBJECTS = ["the cat", "a dog", "the old farmer", "my sister", "the small robot", "a young bird",
             "the teacher", "our neighbour", "the river", "a quiet child"]

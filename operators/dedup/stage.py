@@ -20,10 +20,20 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from operators.base import GlobalStage, StageOutput
+import pyarrow as pa
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from contract import metrics as M
+from contract import schema as S
+from contract.operator import GlobalStage, StageOutput
 from operators.dedup import minhash as mh
 from operators.dedup.components import connected_components
 from operators.dedup.signer import (
@@ -37,7 +47,7 @@ from operators.dedup.signer import (
     exact_jaccard_rows,
     jaccard_rows,
 )
-from pipeline import schema as S
+from redaction import scrub_text
 
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
@@ -46,6 +56,7 @@ SIGNATURES_DIR = "signatures"
 SIGNATURES_META = "_dedup_signatures.json"
 VERIFY_MODES = ("exact", "estimate", "none")
 HIST_EDGES = (2, 3, 5, 9, 17, 33, 65, 129, 257, 513, 1025)
+OWN_COLUMNS = ("dup_cluster", "dup_cluster_size", "minhash_flag")
 
 
 def _hist_label(size: int) -> str:
@@ -55,10 +66,71 @@ def _hist_label(size: int) -> str:
     return f">={HIST_EDGES[-1]}"
 
 
+@dataclass
+class _Job:
+    """What the phases of one ``run`` share: scratch dir, log, metrics and timings so far."""
+
+    spark: Any
+    out_dir: Path
+    work: Path
+    log: Callable[[str], None]
+    started: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    n_refs: int = 0
+    cc_rounds: int = 0
+
+    @classmethod
+    def start(cls, ctx) -> _Job:
+        started = time.perf_counter()
+        out_dir = Path(ctx.out_dir)
+        work = out_dir / "_dedup_work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        return cls(ctx.spark, out_dir, work, getattr(ctx, "log", None) or (lambda m: None), started)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.timings[phase] = time.perf_counter() - t0
+
+    def materialize(self, frame, name: str):
+        """Write ``frame`` to scratch Parquet and read it back: later phases reuse it without recomputing."""
+        frame.write.mode("overwrite").parquet(str(self.work / name))
+        return self.spark.read.parquet(str(self.work / name))
+
+
 class DedupStage(GlobalStage):
     """Exact and near-duplicate removal. See ``docs/dedup.md`` for every option."""
 
     name = "dedup"
+    metrics = {
+        "dedup/docs_in": "documents in",
+        "dedup/too_short": "documents with fewer shingles than one n-gram (exact dedup only)",
+        "dedup/reference_docs": "documents of the reference corpora matched against",
+        "dedup/lsh_buckets_shared": "LSH buckets holding more than one document",
+        "dedup/oversized_buckets": "buckets larger than max_bucket_size (capped)",
+        "dedup/oversized_bucket_members_unlinked": "members of capped buckets left unlinked",
+        "dedup/largest_bucket": "members of the largest LSH bucket",
+        "dedup/candidate_pairs": "candidate pairs from the LSH bands",
+        "dedup/verified_pairs": "candidate pairs whose estimated Jaccard passed the threshold",
+        "dedup/cc_rounds": "connected-component rounds until convergence",
+        "dedup/bands": "LSH bands",
+        "dedup/rows": "rows per LSH band",
+        "dedup/threshold": "Jaccard threshold",
+        "dedup/candidate_threshold": "the lower threshold candidates are generated at",
+        "dedup/{kind}_duplicates": "documents removed as exact / near duplicates",
+        "dedup/removed/{kind}/{source}": "documents removed per duplicate kind and source",
+        M.CLUSTER_SIZE_HIST: "duplicate clusters per size bin",
+        "dedup/clusters": "duplicate clusters",
+        "dedup/largest/{rank}/{field}": "the largest clusters: size, kept id and a scrubbed sample",
+        "seconds/dedup_{phase}": "driver wall seconds per dedup phase",
+    }
+
+    def output_fields(self) -> list[pa.Field]:
+        return [pa.field("dup_cluster", pa.string()), pa.field("dup_cluster_size", pa.int64()),
+                S.category_field("minhash_flag")]
 
     def __init__(
         self,
@@ -158,7 +230,8 @@ class DedupStage(GlobalStage):
             return "estimate"
         return self.verify
 
-    def _order(self, F, has_quality: bool):
+    def _order(self, has_quality: bool):
+        """The keeper order (best first): a total order on data only."""
         cols = [F.col("is_ref").desc()]
         for p in self.prefer:
             if p == "quality_score" and has_quality:
@@ -171,201 +244,184 @@ class DedupStage(GlobalStage):
                 cols.append(F.col("length").asc())
         return [*cols, F.col("chash").asc(), F.col("id").asc()]
 
-    # -- the stage -----------------------------------------------------------------------------
+    # -- the stage: one method per phase, in the order the Spark jobs run ----------------------------
     def run(self, df, ctx) -> StageOutput:
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        t_start = time.perf_counter()
-        spark = ctx.spark
-        log = getattr(ctx, "log", None) or (lambda m: None)
-        out_dir = Path(ctx.out_dir)
-        work = out_dir / "_dedup_work"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        metrics: dict[str, Any] = {}
-        timings: dict[str, float] = {}
+        job = _Job.start(ctx)
         cfg = self.signer_config()
-        bands, rows = self._bands
-        num_perm = self.num_perm
-        quality_col = cfg.quality_column
-        has_quality = quality_col in df.columns
-        own_cols = ["dup_cluster", "dup_cluster_size", "minhash_flag"]
-        df = df.drop(*[c for c in own_cols if c in df.columns])
         if self.reference_signatures:
             self._check_references(cfg)  # before any work: a settings mismatch fails fast
+        df = df.drop(*[c for c in OWN_COLUMNS if c in df.columns])
+        order = self._order(has_quality=cfg.quality_column in df.columns)
+        sigs = self._signatures(job, df, cfg)
+        keys, edges = self._exact_groups(job, sigs, order)
+        with job.timed("lsh"):
+            if self.near:
+                candidates = self._lsh_candidates(job, sigs, keys)
+                edges = edges.unionByName(self._verified(job, candidates, sigs, df, cfg))
+        labels = self._components(job, edges)
+        assign = self._assign_survivors(job, keys, labels, order)
+        self._report_and_save(job, df, sigs, assign, cfg)
+        return self._split(df, assign, job.metrics)
 
-        # 1. signature rows
-        t0 = time.perf_counter()
-        wanted = [c for c in (S.ID, S.TEXT, S.SOURCE, "lang", quality_col, self.threshold_by) if c in df.columns]
-        wanted = list(dict.fromkeys(wanted))
-        signer = Signer(cfg)
-        sigs = df.select(*wanted).mapInArrow(signer.map_batches, from_arrow_schema(SIG_SCHEMA))
-        sigs.write.mode("overwrite").parquet(str(work / "sigs"))
-        sigs = spark.read.parquet(str(work / "sigs")).withColumn("is_ref", F.lit(False))
-        timings["signatures"] = time.perf_counter() - t0
-        n_refs = 0
+    def _signatures(self, job: _Job, df, cfg: SignerConfig):
+        """Signature rows of the input (+ the reference signatures), checked for duplicate ids."""
+        with job.timed("signatures"):
+            wanted = [c for c in (S.ID, S.TEXT, S.SOURCE, "lang", cfg.quality_column, self.threshold_by)
+                      if c in df.columns]
+            wanted = list(dict.fromkeys(wanted))
+            sigs = df.select(*wanted).mapInArrow(Signer(cfg).map_batches, from_arrow_schema(SIG_SCHEMA))
+            sigs = job.materialize(sigs, "sigs").withColumn("is_ref", F.lit(False))
         if self.reference_signatures:
-            refs = self._load_references(spark, F, cfg)
-            n_refs = refs.count()
+            refs = self._load_references(job.spark)
+            job.n_refs = refs.count()
             sigs = sigs.unionByName(refs)
         check = sigs.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("node").alias("nodes"),
                          F.sum(F.col("flag").isNotNull().cast("long")).alias("short")).collect()[0]
         if check["n"] != check["nodes"]:
             raise ValueError(f"dedup: {check['n'] - check['nodes']} duplicate document ids in the input "
                              "(ids must be unique)")
-        n_docs = int(check["n"]) - n_refs
-        metrics["dedup/docs_in"] = float(n_docs)
-        metrics["dedup/too_short"] = float(check["short"] or 0)
-        if n_refs:
-            metrics["dedup/reference_docs"] = float(n_refs)
-        log(f"signatures of {n_docs:,} docs in {timings['signatures']:.1f}s ({bands} bands x {rows} rows)")
+        n_docs = int(check["n"]) - job.n_refs
+        job.metrics["dedup/docs_in"] = float(n_docs)
+        job.metrics["dedup/too_short"] = float(check["short"] or 0)
+        if job.n_refs:
+            job.metrics["dedup/reference_docs"] = float(job.n_refs)
+        bands, rows = self._bands
+        job.log(f"signatures of {n_docs:,} docs in {job.timings['signatures']:.1f}s "
+                f"({bands} bands x {rows} rows)")
+        return sigs
 
-        # 2. exact groups
-        t0 = time.perf_counter()
-        order = self._order(F, has_quality)
-        keys = sigs.select("id", "node", "xhash", "chash", "length", "quality", "prio", "source", "flag",
-                           "is_ref")
-        if self.exact:
-            w = Window.partitionBy("xhash").orderBy(*order)
-            keys = keys.withColumn("_rn", F.row_number().over(w)) \
-                .withColumn("_head", F.first("node").over(w))
-        else:
-            keys = keys.withColumn("_rn", F.lit(1)).withColumn("_head", F.col("node"))
-        keys.write.mode("overwrite").parquet(str(work / "keys"))
-        keys = spark.read.parquet(str(work / "keys"))
-        exact_edges = keys.filter(F.col("_rn") > 1).select(F.col("node").alias("src"), F.col("_head").alias("dst"))
-        timings["exact"] = time.perf_counter() - t0
-
-        # 3. LSH buckets -> star edges
-        t0 = time.perf_counter()
-        edges = exact_edges
-        if self.near:
-            heads = keys.filter((F.col("_rn") == 1) & F.col("flag").isNull()).select("node")
-            banded = sigs.join(heads, on="node", how="left_semi").select("node", "sig") \
-                .mapInArrow(lambda it: band_rows(it, num_perm, bands, rows), from_arrow_schema(BAND_SCHEMA))
-            buckets = banded.groupBy("band", "bhash").agg(F.array_sort(F.collect_list("node")).alias("m")) \
-                .withColumn("n", F.size("m")).filter(F.col("n") > 1)
-            buckets.write.mode("overwrite").parquet(str(work / "buckets"))
-            buckets = spark.read.parquet(str(work / "buckets"))
-            cap = self.max_bucket_size
-            bstats = buckets.agg(F.count(F.lit(1)).alias("buckets"),
-                                 F.sum((F.col("n") > cap).cast("long")).alias("over"),
-                                 F.sum(F.greatest(F.col("n") - cap, F.lit(0))).alias("unlinked"),
-                                 F.max("n").alias("largest")).collect()[0]
-            metrics["dedup/lsh_buckets_shared"] = float(bstats["buckets"] or 0)
-            metrics["dedup/oversized_buckets"] = float(bstats["over"] or 0)
-            metrics["dedup/oversized_bucket_members_unlinked"] = float(bstats["unlinked"] or 0)
-            metrics["dedup/largest_bucket"] = float(bstats["largest"] or 0)
-            if bstats["over"]:
-                log(f"{bstats['over']} oversized LSH bucket(s) capped at {cap} members "
-                    f"({bstats['unlinked']} memberships not linked; largest {bstats['largest']})")
-            lsh = buckets.select(F.col("m")[0].alias("src"),
-                                 F.explode(F.expr(f"slice(m, 2, least(n, {cap}) - 1)")).alias("dst")).distinct()
-            lsh.write.mode("overwrite").parquet(str(work / "candidates"))
-            lsh = spark.read.parquet(str(work / "candidates"))
-            mode = self._verify_mode()
-            est_pairs = lsh
-            exact_pairs = None
-            if mode == "exact":
-                if n_refs:  # reference texts are not at hand: pairs touching one are estimated
-                    ref_nodes = sigs.filter(F.col("is_ref")).select("node")
-                    est_pairs = lsh.join(ref_nodes.select(F.col("node").alias("src")), on="src", how="left_semi") \
-                        .unionByName(lsh.join(ref_nodes.select(F.col("node").alias("dst")), on="dst",
-                                              how="left_semi")).distinct()
-                    exact_pairs = lsh.join(est_pairs, on=["src", "dst"], how="left_anti")
-                else:
-                    est_pairs, exact_pairs = None, lsh
-            scored_parts = []
-            if mode != "none" and est_pairs is not None:
-                sa = sigs.select(F.col("node").alias("src"), F.col("sig").alias("sig_a"), F.col("thr").alias("thr_a"))
-                sb = sigs.select(F.col("node").alias("dst"), F.col("sig").alias("sig_b"), F.col("thr").alias("thr_b"))
-                pairs = est_pairs.join(sa, on="src").join(sb, on="dst") \
-                    .select("src", "dst", "sig_a", "sig_b", F.greatest("thr_a", "thr_b").alias("thr"))
-                scored_parts.append(pairs.mapInArrow(lambda it: jaccard_rows(it, num_perm),
-                                                     from_arrow_schema(PAIR_SCHEMA)))
-            if exact_pairs is not None:
-                involved = exact_pairs.select(F.col("src").alias("node")) \
-                    .unionByName(exact_pairs.select(F.col("dst").alias("node"))) \
-                    .distinct().join(sigs.select("node", "id", "thr"), on="node")
-                lang = F.col("lang") if "lang" in df.columns else F.lit(None).cast("string")
-                texts = df.select(F.col(S.ID).alias("id"), F.col(S.TEXT).alias("text"), lang.alias("lang")) \
-                    .join(involved, on="id").drop("id")
-                ta = texts.select(F.col("node").alias("src"), F.col("text").alias("text_a"),
-                                  F.col("lang").alias("lang_a"), F.col("thr").alias("thr_a"))
-                tb = texts.select(F.col("node").alias("dst"), F.col("text").alias("text_b"),
-                                  F.col("lang").alias("lang_b"), F.col("thr").alias("thr_b"))
-                pairs = exact_pairs.join(ta, on="src").join(tb, on="dst") \
-                    .select("src", "dst", "text_a", "text_b", "lang_a", "lang_b",
-                            F.greatest("thr_a", "thr_b").alias("thr"))
-                scored_parts.append(pairs.mapInArrow(lambda it: exact_jaccard_rows(it, cfg),
-                                                     from_arrow_schema(EXACT_PAIR_SCHEMA)))
-            if scored_parts:
-                scored = scored_parts[0] if len(scored_parts) == 1 else scored_parts[0].unionByName(scored_parts[1])
-            if mode != "none":
-                scored.write.mode("overwrite").parquet(str(work / "scored"))
-                scored = spark.read.parquet(str(work / "scored"))
-                lsh = scored.filter(F.col("jaccard") >= F.col("thr")).select("src", "dst")
-                cnt = scored.agg(F.count(F.lit(1)).alias("n"),
-                                 F.sum((F.col("jaccard") >= F.col("thr")).cast("long")).alias("ok")).collect()[0]
-                metrics["dedup/candidate_pairs"] = float(cnt["n"])
-                metrics["dedup/verified_pairs"] = float(cnt["ok"] or 0)
+    def _exact_groups(self, job: _Job, sigs, order):
+        """Keeper keys with each document's rank in its exact group (``_rn``) and the group head, and
+        the exact edges (member -> head)."""
+        with job.timed("exact"):
+            keys = sigs.select("id", "node", "xhash", "chash", "length", "quality", "prio", "source", "flag",
+                               "is_ref")
+            if self.exact:
+                w = Window.partitionBy("xhash").orderBy(*order)
+                keys = keys.withColumn("_rn", F.row_number().over(w)) \
+                    .withColumn("_head", F.first("node").over(w))
             else:
-                metrics["dedup/candidate_pairs"] = float(lsh.count())
-            edges = edges.unionByName(lsh)
-        timings["lsh"] = time.perf_counter() - t0
+                keys = keys.withColumn("_rn", F.lit(1)).withColumn("_head", F.col("node"))
+            keys = job.materialize(keys, "keys")
+            exact_edges = keys.filter(F.col("_rn") > 1).select(F.col("node").alias("src"),
+                                                               F.col("_head").alias("dst"))
+        return keys, exact_edges
 
-        # 4. connected components
-        t0 = time.perf_counter()
-        labels, rounds = connected_components(edges, work / "cc", self.max_cc_iterations, log=None)
-        metrics["dedup/cc_rounds"] = float(rounds)
-        timings["components"] = time.perf_counter() - t0
+    def _lsh_candidates(self, job: _Job, sigs, keys):
+        """Candidate pairs (src, dst) among exact-group heads: a star per shared LSH bucket, capped at
+        ``max_bucket_size`` members."""
+        num_perm = self.num_perm
+        bands, rows = self._bands
+        heads = keys.filter((F.col("_rn") == 1) & F.col("flag").isNull()).select("node")
+        banded = sigs.join(heads, on="node", how="left_semi").select("node", "sig") \
+            .mapInArrow(lambda it: band_rows(it, num_perm, bands, rows), from_arrow_schema(BAND_SCHEMA))
+        buckets = banded.groupBy("band", "bhash").agg(F.array_sort(F.collect_list("node")).alias("m")) \
+            .withColumn("n", F.size("m")).filter(F.col("n") > 1)
+        buckets = job.materialize(buckets, "buckets")
+        cap = self.max_bucket_size
+        bstats = buckets.agg(F.count(F.lit(1)).alias("buckets"),
+                             F.sum((F.col("n") > cap).cast("long")).alias("over"),
+                             F.sum(F.greatest(F.col("n") - cap, F.lit(0))).alias("unlinked"),
+                             F.max("n").alias("largest")).collect()[0]
+        job.metrics["dedup/lsh_buckets_shared"] = float(bstats["buckets"] or 0)
+        job.metrics["dedup/oversized_buckets"] = float(bstats["over"] or 0)
+        job.metrics["dedup/oversized_bucket_members_unlinked"] = float(bstats["unlinked"] or 0)
+        job.metrics["dedup/largest_bucket"] = float(bstats["largest"] or 0)
+        if bstats["over"]:
+            job.log(f"{bstats['over']} oversized LSH bucket(s) capped at {cap} members "
+                    f"({bstats['unlinked']} memberships not linked; largest {bstats['largest']})")
+        candidates = buckets.select(F.col("m")[0].alias("src"),
+                                    F.explode(F.expr(f"slice(m, 2, least(n, {cap}) - 1)")).alias("dst")).distinct()
+        return job.materialize(candidates, "candidates")
 
-        # 5. keeper per component, assignments
-        t0 = time.perf_counter()
-        members = keys.join(labels, on="node")
-        wc = Window.partitionBy("root").orderBy(*order)
-        wa = Window.partitionBy("root")
-        members = members.withColumn("_survivor", F.first("id").over(wc)) \
-            .withColumn("_survivor_node", F.first("node").over(wc)) \
-            .withColumn("_size", F.count(F.lit(1)).over(wa))
-        members = members.withColumn(
-            "_reason", F.when(F.col("node") == F.col("_survivor_node"), F.lit(None).cast("string"))
-            .when(F.col("_rn") > 1, F.lit(EXACT)).otherwise(F.lit(NEAR)))
-        flagged = keys.join(labels, on="node", how="left_anti").filter(F.col("flag").isNotNull()) \
-            .select("id", F.col("id").alias("_survivor"), F.lit(1).cast("long").alias("_size"),
-                    F.lit(None).cast("string").alias("_reason"), "flag", "source", "is_ref")
-        assign = members.select("id", "_survivor", "_size", "_reason", "flag", "source", "is_ref") \
-            .unionByName(flagged).filter(~F.col("is_ref"))
-        assign.write.mode("overwrite").parquet(str(work / "assign"))
-        assign = spark.read.parquet(str(work / "assign"))
-        timings["keeper"] = time.perf_counter() - t0
+    def _verified(self, job: _Job, candidates, sigs, df, cfg: SignerConfig):
+        """The candidate pairs whose similarity reaches the stricter of their two thresholds (all of them
+        with ``verify: none``)."""
+        mode = self._verify_mode()
+        if mode == "none":
+            job.metrics["dedup/candidate_pairs"] = float(candidates.count())
+            return candidates
+        estimated_pairs, exact_pairs = candidates, None
+        if mode == "exact":
+            if job.n_refs:  # reference texts are not at hand: pairs touching one are estimated
+                ref_nodes = sigs.filter(F.col("is_ref")).select("node")
+                estimated_pairs = candidates.join(ref_nodes.select(F.col("node").alias("src")), on="src",
+                                                  how="left_semi") \
+                    .unionByName(candidates.join(ref_nodes.select(F.col("node").alias("dst")), on="dst",
+                                                 how="left_semi")).distinct()
+                exact_pairs = candidates.join(estimated_pairs, on=["src", "dst"], how="left_anti")
+            else:
+                estimated_pairs, exact_pairs = None, candidates
+        scored_parts = []
+        if estimated_pairs is not None:
+            scored_parts.append(_estimated_jaccard(estimated_pairs, sigs, self.num_perm))
+        if exact_pairs is not None:
+            scored_parts.append(_exact_jaccard(exact_pairs, sigs, df, cfg))
+        scored = scored_parts[0] if len(scored_parts) == 1 else scored_parts[0].unionByName(scored_parts[1])
+        scored = job.materialize(scored, "scored")
+        passed = F.col("jaccard") >= F.col("thr")
+        cnt = scored.agg(F.count(F.lit(1)).alias("n"), F.sum(passed.cast("long")).alias("ok")).collect()[0]
+        job.metrics["dedup/candidate_pairs"] = float(cnt["n"])
+        job.metrics["dedup/verified_pairs"] = float(cnt["ok"] or 0)
+        return scored.filter(passed).select("src", "dst")
 
-        # 6. metrics, saved signatures, clean-up
-        t0 = time.perf_counter()
-        metrics.update(self._metrics(assign, df, F))
-        if self.save_signatures:
-            self._save_signatures(spark, F, sigs, assign, out_dir / SIGNATURES_DIR, cfg)
-        timings["metrics_and_save"] = time.perf_counter() - t0
-        for d in ("sigs", "keys", "buckets", "candidates", "scored", "cc"):
-            shutil.rmtree(work / d, ignore_errors=True)
-        metrics.update({"dedup/bands": float(bands), "dedup/rows": float(rows),
-                        "dedup/threshold": self.threshold,
-                        "dedup/candidate_threshold": self.candidate_threshold()})
-        for k, v in timings.items():
-            metrics[f"seconds/dedup_{k}"] = round(v, 3)
-        metrics["seconds/dedup_driver_total"] = round(time.perf_counter() - t_start, 3)
-        log(f"{int(metrics.get('dedup/exact_duplicates', 0)):,} exact and "
-            f"{int(metrics.get('dedup/near_duplicates', 0)):,} near duplicates ({rounds} CC rounds)")
+    def _components(self, job: _Job, edges):
+        """(node, root) for every node with an edge."""
+        with job.timed("components"):
+            labels, job.cc_rounds = connected_components(edges, job.work / "cc", self.max_cc_iterations,
+                                                         log=None)
+            job.metrics["dedup/cc_rounds"] = float(job.cc_rounds)
+        return labels
 
-        # 7. final split (lazy: the runner writes it)
+    def _assign_survivors(self, job: _Job, keys, labels, order):
+        """One row per input document in a cluster or flagged: id, survivor, cluster size, reject reason
+        (null for survivors and flagged singletons), flag, source."""
+        with job.timed("keeper"):
+            members = keys.join(labels, on="node")
+            wc = Window.partitionBy("root").orderBy(*order)
+            wa = Window.partitionBy("root")
+            members = members.withColumn("_survivor", F.first("id").over(wc)) \
+                .withColumn("_survivor_node", F.first("node").over(wc)) \
+                .withColumn("_size", F.count(F.lit(1)).over(wa))
+            members = members.withColumn(
+                "_reason", F.when(F.col("node") == F.col("_survivor_node"), F.lit(None).cast("string"))
+                .when(F.col("_rn") > 1, F.lit(EXACT)).otherwise(F.lit(NEAR)))
+            flagged = keys.join(labels, on="node", how="left_anti").filter(F.col("flag").isNotNull()) \
+                .select("id", F.col("id").alias("_survivor"), F.lit(1).cast("long").alias("_size"),
+                        F.lit(None).cast("string").alias("_reason"), "flag", "source", "is_ref")
+            assign = members.select("id", "_survivor", "_size", "_reason", "flag", "source", "is_ref") \
+                .unionByName(flagged).filter(~F.col("is_ref"))
+            assign = job.materialize(assign, "assign")
+        return assign
+
+    def _report_and_save(self, job: _Job, df, sigs, assign, cfg: SignerConfig) -> None:
+        """Cluster metrics and the saved signatures, scratch clean-up, then the summary metrics."""
+        with job.timed("metrics_and_save"):
+            job.metrics.update(self._cluster_metrics(assign, df))
+            if self.save_signatures:
+                self._save_signatures(sigs, assign, job.out_dir / SIGNATURES_DIR, cfg)
+        for d in ("sigs", "keys", "buckets", "candidates", "scored", "cc"):  # "assign" feeds the lazy output
+            shutil.rmtree(job.work / d, ignore_errors=True)
+        bands, rows = self._bands
+        job.metrics.update({"dedup/bands": float(bands), "dedup/rows": float(rows),
+                            "dedup/threshold": self.threshold,
+                            "dedup/candidate_threshold": self.candidate_threshold()})
+        for k, v in job.timings.items():
+            job.metrics[f"seconds/dedup_{k}"] = round(v, 3)
+        job.metrics["seconds/dedup_driver_total"] = round(time.perf_counter() - job.started, 3)
+        job.log(f"{int(job.metrics.get('dedup/exact_duplicates', 0)):,} exact and "
+                f"{int(job.metrics.get('dedup/near_duplicates', 0)):,} near duplicates "
+                f"({job.cc_rounds} CC rounds)")
+
+    @staticmethod
+    def _split(df, assign, metrics: dict[str, Any]) -> StageOutput:
+        """Kept (survivors, unclustered and flagged docs) and rejected rows, lazy: the runner writes them."""
         a = assign.select(F.col("id").alias("_aid"), "_survivor", "_size", "_reason", F.col("flag").alias("_flag"))
         out = df.join(a, df[S.ID] == a["_aid"], "left")
         out = out.withColumn("dup_cluster", F.coalesce(F.col("_survivor"), F.col(S.ID))) \
             .withColumn("dup_cluster_size", F.coalesce(F.col("_size"), F.lit(1)).cast("long")) \
             .withColumn("minhash_flag", F.col("_flag").cast("string"))
-        base_cols = [*df.columns, *own_cols]
+        base_cols = [*df.columns, *OWN_COLUMNS]
         kept = out.filter(F.col("_reason").isNull()).select(*base_cols)
         detail = F.to_json(F.struct(F.col("_survivor").alias("dup_of"),
                                     F.col("dup_cluster_size").alias("cluster_size")))
@@ -374,7 +430,7 @@ class DedupStage(GlobalStage):
         return StageOutput(kept, rejected, metrics)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _metrics(self, assign, df, F) -> dict[str, Any]:
+    def _cluster_metrics(self, assign, df) -> dict[str, Any]:
         m: dict[str, Any] = {}
         removed = assign.filter(F.col("_reason").isNotNull())
         for r in removed.groupBy("_reason", "source").count().collect():
@@ -396,15 +452,15 @@ class DedupStage(GlobalStage):
             ids = [r["_survivor"] for r in top]
             texts = {r[S.ID]: r["t"] for r in df.filter(F.col(S.ID).isin(ids))
                      .select(S.ID, F.substring(S.TEXT, 1, self.sample_chars).alias("t")).collect()}
-            scrub = _scrubber()
             for i, r in enumerate(top, 1):
                 k = f"dedup/largest/{i:02d}"
                 m[f"{k}/size"] = float(r["size"])
                 m[f"{k}/kept_id"] = r["_survivor"]
-                m[f"{k}/sample"] = scrub(texts.get(r["_survivor"]) or "")[: self.sample_chars]
+                m[f"{k}/sample"] = scrub_text(texts.get(r["_survivor"]) or "")[: self.sample_chars]
         return m
 
-    def _save_signatures(self, spark, F, sigs, assign, path: Path, cfg: SignerConfig) -> None:
+    @staticmethod
+    def _save_signatures(sigs, assign, path: Path, cfg: SignerConfig) -> None:
         removed = assign.filter(F.col("_reason").isNotNull()).select("id")
         kept = sigs.filter(~F.col("is_ref")).join(removed, on="id", how="left_anti").drop("is_ref")
         kept.write.mode("overwrite").parquet(str(path))
@@ -421,8 +477,8 @@ class DedupStage(GlobalStage):
                 diff = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
                 raise ValueError(f"dedup: reference signatures {p} were made with other settings: {diff}")
 
-    def _load_references(self, spark, F, cfg: SignerConfig):
-        self._check_references(cfg)
+    def _load_references(self, spark):
+        """The reference signature rows (already checked by ``run``), marked ``is_ref``."""
         frames = []
         for p in self.reference_signatures:
             ref = spark.read.parquet(str(p)).select(*[f.name for f in SIG_SCHEMA])
@@ -437,9 +493,27 @@ class DedupStage(GlobalStage):
         return out.withColumn("is_ref", F.lit(True))
 
 
-def _scrubber():
-    try:
-        from operators.pii import scrub_text
-    except ImportError:  # the PII stage not present in this tree yet
-        return lambda s: s
-    return scrub_text
+def _estimated_jaccard(pairs, sigs, num_perm: int):
+    """(src, dst, jaccard, thr) from the share of equal signature values."""
+    sa = sigs.select(F.col("node").alias("src"), F.col("sig").alias("sig_a"), F.col("thr").alias("thr_a"))
+    sb = sigs.select(F.col("node").alias("dst"), F.col("sig").alias("sig_b"), F.col("thr").alias("thr_b"))
+    pairs = pairs.join(sa, on="src").join(sb, on="dst") \
+        .select("src", "dst", "sig_a", "sig_b", F.greatest("thr_a", "thr_b").alias("thr"))
+    return pairs.mapInArrow(lambda it: jaccard_rows(it, num_perm), from_arrow_schema(PAIR_SCHEMA))
+
+
+def _exact_jaccard(pairs, sigs, df, cfg: SignerConfig):
+    """(src, dst, jaccard, thr) recomputed from the two texts (only candidate documents' texts are joined in)."""
+    involved = pairs.select(F.col("src").alias("node")) \
+        .unionByName(pairs.select(F.col("dst").alias("node"))) \
+        .distinct().join(sigs.select("node", "id", "thr"), on="node")
+    lang = F.col("lang") if "lang" in df.columns else F.lit(None).cast("string")
+    texts = df.select(F.col(S.ID).alias("id"), F.col(S.TEXT).alias("text"), lang.alias("lang")) \
+        .join(involved, on="id").drop("id")
+    ta = texts.select(F.col("node").alias("src"), F.col("text").alias("text_a"),
+                      F.col("lang").alias("lang_a"), F.col("thr").alias("thr_a"))
+    tb = texts.select(F.col("node").alias("dst"), F.col("text").alias("text_b"),
+                      F.col("lang").alias("lang_b"), F.col("thr").alias("thr_b"))
+    pairs = pairs.join(ta, on="src").join(tb, on="dst") \
+        .select("src", "dst", "text_a", "text_b", "lang_a", "lang_b", F.greatest("thr_a", "thr_b").alias("thr"))
+    return pairs.mapInArrow(lambda it: exact_jaccard_rows(it, cfg), from_arrow_schema(EXACT_PAIR_SCHEMA))

@@ -1,6 +1,6 @@
 """Rule filters for English and Chinese web text, and the presets the pipeline YAML names.
 
-``build_filters(preset="mixed", **overrides)`` returns a :class:`~operators.base.Chain` of small
+``build_filters(preset="mixed", **overrides)`` returns a :class:`~contract.operator.Chain` of small
 rule filters (the registry's ``filter`` stage). Each filter applies only to documents of its
 languages (``lang`` column, else script detection), so one chain serves a mixed corpus.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.base import Chain, Operator
+from contract.operator import Chain, Operator
 from operators.filters.base import Check, Decision, RuleFilter, doc_languages
 from operators.filters.blacklist import Blacklist
 from operators.filters.c4 import C4BadWords, C4Quality

@@ -20,12 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.base import BatchResult, Operator, append_columns, split_batch
-from operators.filters.textstats import format_stat, script_langs, texts_of
-from pipeline import schema as S
-
-# Languages treated as Chinese by the Chinese rules (fastText codes for Chinese varieties).
-ZH_CODES = frozenset({"zh", "wuu", "yue", "gan", "lzh", "cdo", "hak", "zh-classical"})
+from contract import schema as S
+from contract.langs import ZH_CODES
+from contract.operator import BatchResult, Operator, append_columns, split_batch
+from contract.textstats import format_stat, script_langs, texts_of
 
 
 @dataclass
@@ -68,6 +66,9 @@ class RuleFilter(Operator):
 
     def __init__(self, languages: list[str] | tuple[str, ...] | None = None):
         self.languages = tuple(languages) if languages else self.default_languages
+
+    def declared_metrics(self) -> dict[str, str]:
+        return {"docs_checked/{filter}": "documents routed to each rule filter (by language)", **self.metrics}
 
     def decide(self, batch: pa.RecordBatch, texts: pa.Array) -> Decision:  # pragma: no cover
         raise NotImplementedError

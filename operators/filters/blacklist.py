@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from contract.textstats import count_re, lengths, safe_div
 from operators.filters.base import Check, Decision, RuleFilter
-from operators.filters.textstats import count_re, lengths, safe_div
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 DEFAULT_BLACKLIST_FILE = RESOURCES / "zh_blacklist.txt"
@@ -43,6 +43,7 @@ class Blacklist(RuleFilter):
     ``<hits> (<category>:<n>, ...)``."""
 
     name = "blacklist"
+    metrics = {"blacklist/hits": "blacklist hits counted in routed documents"}
     default_languages = ("zh",)
 
     def __init__(

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.textstats import Segments, count_re, lengths, split_lines
 from operators.filters.base import Check, Decision, RuleFilter
 from operators.filters.gopher import PUNCT_CHARS
-from operators.filters.textstats import Segments, count_re, lengths, split_lines
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 DEFAULT_BADWORDS_FILE = RESOURCES / "en_badwords.txt"
@@ -54,6 +54,7 @@ class C4Quality(RuleFilter):
     """
 
     name = "c4_quality"
+    metrics = {"c4/removed_lines/{rule}": "lines removed by each C4 line rule"}
 
     def __init__(
         self,

@@ -17,15 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.filters.base import Check, Decision, RuleFilter
-from operators.filters.gopher import (
-    DEFAULT_DUP_NGRAMS,
-    DEFAULT_TOP_NGRAMS,
-    GopherRepetition,
-    _pairs,
-    repetition_checks,
-)
-from operators.filters.textstats import (
+from contract.textstats import (
     HAN_RE2,
     URL_RE2,
     Segments,
@@ -34,6 +26,14 @@ from operators.filters.textstats import (
     ngram_repetition,
     safe_div,
     split_lines,
+)
+from operators.filters.base import Check, Decision, RuleFilter
+from operators.filters.gopher import (
+    DEFAULT_DUP_NGRAMS,
+    DEFAULT_TOP_NGRAMS,
+    GopherRepetition,
+    _pairs,
+    repetition_checks,
 )
 
 _JIEBA = None

@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.filters.base import Check, Decision, RuleFilter
-from operators.filters.textstats import (
+from contract.textstats import (
     Segments,
     count_sub,
     duplicate_elements,
@@ -19,6 +18,7 @@ from operators.filters.textstats import (
     split_lines,
     split_words,
 )
+from operators.filters.base import Check, Decision, RuleFilter
 
 # Characters a line may end with to count as "ending in punctuation".
 STOP_CHARS_RE2 = r"[.!?\"'”’)\]»。！？…；;:：）」』]$"

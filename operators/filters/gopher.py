@@ -11,8 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.filters.base import Check, Decision, RuleFilter
-from operators.filters.textstats import (
+from contract.textstats import (
     count_re,
     count_sub,
     duplicate_elements,
@@ -24,6 +23,7 @@ from operators.filters.textstats import (
     split_words,
     token_ids,
 )
+from operators.filters.base import Check, Decision, RuleFilter
 
 # Punctuation trimmed from both ends of a word (ASCII + common Unicode quotes/dashes/brackets).
 PUNCT_CHARS = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»‘’‚“”„…–—·•¡¿§¶†‡′″‹›「」『』【】〔〕（）［］｛｝《》〈〉，。、；：？！"

@@ -1,67 +1,25 @@
-"""The PII stage: find, resolve overlaps, replace with typed placeholders or salted pseudonyms."""
+"""The PII stage: replaces PII in ``text`` through the redaction module; counts and decisions."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.base import BatchResult, Operator, append_columns, split_batch
-from operators.pii.detectors import DEFAULT_DETECTORS, Detector
-from pipeline import schema as S
+from contract import metrics as M
+from contract import schema as S
+from contract.operator import BatchResult, Operator, append_columns, split_batch
+from redaction.detectors import DEFAULT_DETECTORS, Detector
+from redaction.replacer import PIIReplacer
 
-PII_COUNTS = S.stage_field("pii_counts")
+PII_COUNTS = pa.field("pii_counts", pa.map_(pa.string(), pa.int32()))
 
 
 def _load_detector(spec: str) -> Detector:
     module, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module), attr)()
-
-
-class PIIReplacer:
-    """Finds PII with the detectors and rewrites text. Pure Python; used by the operator and by
-    ``scrub_text`` (samples, reports, error messages)."""
-
-    def __init__(self, detectors: list[Detector], mode: str = "placeholder", salt: str = ""):
-        if mode not in ("placeholder", "pseudonym"):
-            raise ValueError(f"mode must be 'placeholder' or 'pseudonym', got {mode!r}")
-        self.detectors = detectors
-        self.mode = mode
-        self.salt = salt
-
-    def find(self, text: str, active: list[Detector] | None = None) -> list[tuple[int, int, Detector]]:
-        """Non-overlapping findings; on overlap the detector earlier in the list (then the longer span) wins."""
-        taken: list[tuple[int, int, Detector]] = []
-        for det in active if active is not None else self.detectors:
-            for start, end in sorted(det.find(text), key=lambda s: (s[0], -(s[1] - s[0]))):
-                if end > start and all(end <= a or start >= b for a, b, _ in taken):
-                    taken.append((start, end, det))
-        taken.sort(key=lambda t: t[0])
-        return taken
-
-    def replacement(self, value: str, det: Detector) -> str:
-        if self.mode == "placeholder":
-            return det.placeholder
-        digest = hashlib.sha256(f"{self.salt}\0{det.type}\0{value}".encode()).hexdigest()[:10]
-        return f"{det.placeholder[:-1]}_{digest}>"
-
-    def scrub(self, text: str, active: list[Detector] | None = None) -> tuple[str, Counter, int]:
-        """(scrubbed text, count per type, characters of PII)."""
-        found = self.find(text, active)
-        if not found:
-            return text, Counter(), 0
-        parts, pos, counts, pii_chars = [], 0, Counter(), 0
-        for start, end, det in found:
-            parts.append(text[pos:start])
-            parts.append(self.replacement(text[start:end], det))
-            counts[det.type] += 1
-            pii_chars += end - start
-            pos = end
-        parts.append(text[pos:])
-        return "".join(parts), counts, pii_chars
 
 
 class PIIScrubber(Operator):
@@ -79,6 +37,10 @@ class PIIScrubber(Operator):
     """
 
     name = "pii"
+    metrics = {
+        M.PII_FOUND: "PII findings replaced, per type (email, phone, ...)",
+        "pii/docs_with_pii": "documents with at least one finding",
+    }
 
     def __init__(self, mode: str = "placeholder", salt: str = "", types: list[str] | None = None,
                  ip_public_only: bool = False, max_pii_char_fraction: float = 0.3, min_pii_for_dense: int = 3,

@@ -16,34 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract import metrics as M
+from redaction import scrub_text
+from shards.manifest import summarize
+
 FORMAT = "winnow-report/1"
 STAGE_DIR = re.compile(r"^(\d{2,})-(.+)$")
 MAX_TRAIN_POINTS = 2000
 MAX_SAMPLES_PER_REASON = 10
 COUNT_KEYS = ("docs_in", "chars_in", "docs_kept", "chars_kept", "docs_rejected", "chars_rejected")
-
-# ---------------------------------------------------------------------------------------------
-# PII: samples were scrubbed by the runner; scrub again here (defence in depth).
-
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w.])(?:\+?\d{1,3}[\s.\-]?)?(?:\(\d{2,4}\)[\s.\-]?)?\d{3,4}[\s.\-]?\d{3,4}(?:[\s.\-]?\d{2,4})?(?![\w.])")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-
-
-def fallback_scrub(text: str) -> str:
-    """Used only when ``operators.pii`` is not importable: e-mail, IPv4 and phone-like numbers."""
-    text = _EMAIL.sub("<EMAIL>", text)
-    text = _IPV4.sub("<IP>", text)
-    return _PHONE.sub(lambda m: "<PHONE>" if sum(ch.isdigit() for ch in m.group()) >= 7 else m.group(), text)
-
-
-def get_scrubber():
-    try:
-        from operators.pii import scrub_text
-    except Exception:  # noqa: BLE001 - any import problem: use the conservative fallback
-        return fallback_scrub
-    return scrub_text
-
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
@@ -106,7 +87,8 @@ def _stage_entry(d: Path, st: dict[str, Any]) -> dict[str, Any]:
         e["tokens_kept"] = toks.get("kept")
         e["tokens_rejected"] = toks.get("rejected")
         e["tokens_in"] = (toks.get("kept") or 0) + (toks.get("rejected") or 0)
-    for k in ("rejected_by_reason", "seconds", "finished_at", "params", "spark", "winnow_version", "hash", "metrics"):
+    for k in ("rejected_by_reason", "seconds", "finished_at", "params", "spark", "winnow_version", "hash", "metrics",
+              "declared"):
         e[k] = st.get(k)
     e["histograms"] = st.get("histograms")
     return e
@@ -193,15 +175,10 @@ def _first_with(stages: list[dict[str, Any]], col: str) -> dict[str, Any] | None
     return None
 
 
-def _metric_group(metrics: dict[str, Any], marker: str) -> dict[str, float]:
-    """``{suffix: value}`` for every metric key containing ``marker/`` (e.g. ``share_target``)."""
-    out = {}
-    pat = re.compile(rf"(?:^|/){re.escape(marker)}/(.+)$")
-    for k, v in (metrics or {}).items():
-        m = pat.search(k)
-        if m and _num(v) is not None:
-            out[m.group(1)] = v
-    return out
+def _family(stage: dict[str, Any], template: str) -> dict[str, float]:
+    """``{placeholder value: metric}`` of a metric family the stage declared (``contract/metrics.py``)."""
+    declared = (stage.get("declared") or {}).get("metrics") or {}
+    return {k: v for k, v in M.family(stage.get("metrics") or {}, declared, template).items() if _num(v) is not None}
 
 
 def _distributions(stages: list[dict[str, Any]], mix: dict[str, Any] | None) -> dict[str, Any]:
@@ -258,7 +235,7 @@ def _distributions(stages: list[dict[str, Any]], mix: dict[str, Any] | None) -> 
     clusters: dict[str, float] = {}
     cluster_stage = None
     for s in stages:
-        h = _metric_group(s.get("metrics") or {}, "cluster_size_hist")
+        h = _family(s, M.CLUSTER_SIZE_HIST)
         if h:
             clusters, cluster_stage = h, s["name"]
     if clusters:
@@ -305,41 +282,43 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
                         "counts": {k: v["total"] for k, v in sorted(merged.items())},
                         "docs": {k: v["docs"] for k, v in sorted(merged.items())}}
     for s in stages:
-        m = {k.split("/", 1)[1]: v for k, v in (s.get("metrics") or {}).items()
-             if k.startswith("pii/") and _num(v) is not None}
+        m = _family(s, M.PII_FOUND)
         if m:
             return {"stage": s["name"], "source": "pii/* metrics", "counts": dict(sorted(m.items()))}
     return None
 
 
 def _find_mix(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The stage that declares mixture shares (the last one, if several do)."""
+    found = None
     for s in stages:
-        if _metric_group(s.get("metrics") or {}, "share_target") or _metric_group(s.get("metrics") or {}, "share_achieved"):
-            return s
-    for s in stages:
-        if s["name"] == "mix" or s["name"].startswith("mix"):
-            return s
-    return None
+        declared = (s.get("declared") or {}).get("metrics") or {}
+        if any(M.declares(declared, f) for f in (M.SHARE_TARGET, M.SHARE_ACHIEVED)):
+            found = s
+    return found
 
 
 def _mixture(mix: dict[str, Any] | None, shards: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if mix is not None:
         m = mix.get("metrics") or {}
-        target, achieved = _metric_group(m, "share_target"), _metric_group(m, "share_achieved")
+        target, achieved = _family(mix, M.SHARE_TARGET), _family(mix, M.SHARE_ACHIEVED)
         groups = sorted(set(target) | set(achieved))
         out["stage"] = mix["name"]
         out["groups"] = [{"group": g, "target": target.get(g), "achieved": achieved.get(g),
                           "error": (round(achieved[g] - target[g], 6) if g in target and g in achieved else None)}
                          for g in groups]
-        repeats = _metric_group(m, "repeat_hist")
+        repeats = _family(mix, M.REPEAT_HIST)
         if not repeats:
             h = ((mix.get("histograms") or {}).get("numeric") or {}).get("repeat")
             if h:
                 repeats = {_edge_label(h["edges"], i): c for i, c in enumerate(h["kept"]["counts"]) if c}
         out["repeats"] = dict(sorted(repeats.items(), key=lambda kv: _bin_key(kv[0])))
-        shown = ("share_target/", "share_achieved/", "repeat_hist/", "seconds/")
-        out["other_metrics"] = {k: v for k, v in sorted(m.items()) if not any(x in k for x in shown)}
+        declared = (mix.get("declared") or {}).get("metrics") or {}
+        shown = [t for f in (M.SHARE_TARGET, M.SHARE_ACHIEVED, M.REPEAT_HIST, M.SECONDS)
+                 for t in M.templates_for(declared, f)]
+        out["other_metrics"] = {k: v for k, v in sorted(m.items())
+                                if not any(M.match(t, k) is not None for t in shown)}
         out["params"] = mix.get("params")
     for sh in shards:
         if sh.get("recipe") or sh.get("achieved"):
@@ -376,20 +355,11 @@ def _shards(workdir: Path, warnings: list[str]) -> list[dict[str, Any]]:
         m = _read_json(p, warnings)
         if not isinstance(m, dict) or not str(m.get("format", "")).startswith("winnow-shards"):
             continue
-        splits: dict[str, dict[str, int]] = {}
-        dtypes = set()
-        for s in m.get("shards") or []:
-            t = splits.setdefault(s.get("split", "?"), {"shards": 0, "docs": 0, "tokens": 0})
-            t["shards"] += 1
-            t["docs"] += int(s.get("docs") or 0)
-            t["tokens"] += int(s.get("tokens") or 0)
-            dtypes.add(s.get("dtype"))
-        tok = m.get("tokenizer") or {}
-        found.append({"path": str(p.relative_to(workdir)), "complete": m.get("complete", True),
-                      "splits": splits, "totals": m.get("totals"), "dtypes": sorted(x for x in dtypes if x),
-                      "tokenizer": {k: tok.get(k) for k in ("path", "sha256", "vocab_size", "bos_id", "eos_id", "pad_id")
-                                    if k in tok},
-                      "recipe": m.get("recipe"), "achieved": m.get("achieved")})
+        summary = summarize(m)
+        tok = summary["tokenizer"]
+        summary["tokenizer"] = {k: tok.get(k) for k in ("path", "sha256", "vocab_size", "bos_id", "eos_id", "pad_id")
+                                if k in tok}
+        found.append({"path": str(p.relative_to(workdir)), **summary})
     return found
 
 
@@ -446,12 +416,11 @@ def _is_under(p: Path, root: Path) -> bool:
 
 
 def _samples(dirs: list[Path], stages: list[dict[str, Any]], warnings: list[str]):
-    scrub = get_scrubber()
 
     def clean(s: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for k, v in s.items():
-            out[k] = scrub(v) if isinstance(v, str) else v
+            out[k] = scrub_text(v) if isinstance(v, str) else v
         return out
 
     rejected, extra = [], []

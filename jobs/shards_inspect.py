@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.indexed_dataset import IndexedDataset
-from pipeline.manifest import manifest_path, read_manifest, verify_shards
+from shards.indexed_dataset import IndexedDataset
+from shards.manifest import manifest_path, read_manifest, summarize, verify_shards
 
 
 def _resolve(data: str) -> Path:
@@ -28,19 +28,19 @@ def _resolve(data: str) -> Path:
     return manifest_path(p)
 
 
-def summary(manifest: dict[str, Any]) -> list[str]:
-    tok = manifest.get("tokenizer") or {}
-    lines = [f"complete: {manifest.get('complete')}",
+def summary_lines(manifest: dict[str, Any]) -> list[str]:
+    """``summarize(manifest)`` as the lines ``winnow shards inspect`` prints."""
+    m = summarize(manifest)
+    tok = m["tokenizer"]
+    lines = [f"complete: {m['complete']}",
              f"tokenizer: {tok.get('path')} (source {tok.get('source')}) vocab {tok.get('vocab_size')} "
              f"dtype {tok.get('dtype')} bos {tok.get('bos_id')} eos {tok.get('eos_id')} pad {tok.get('pad_id')} "
              f"sha256 {str(tok.get('sha256'))[:16]}"]
-    totals = manifest.get("totals") or {}
     for split in ("train", "validation"):
-        t = totals.get(split) or {}
-        n = sum(1 for s in manifest["shards"] if s["split"] == split)
-        lines.append(f"{split}: {n} shards, {t.get('docs', 0):,} docs, {t.get('tokens', 0):,} tokens")
-    recipe = manifest.get("recipe") or {}
-    achieved = manifest.get("achieved") or {}
+        t = m["splits"].get(split) or {"shards": 0, "docs": 0, "tokens": 0}
+        lines.append(f"{split}: {t['shards']} shards, {t['docs']:,} docs, {t['tokens']:,} tokens")
+    recipe = m["recipe"] or {}
+    achieved = m["achieved"] or {}
     if recipe.get("groups"):
         lines.append(f"recipe: budget {recipe.get('budget_tokens')} tokens, max_repeats {recipe.get('max_repeats')}, "
                      f"select {recipe.get('select')}")
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                          indent=2, ensure_ascii=False))
     else:
         print(f"manifest: {path}")
-        for line in summary(manifest):
+        for line in summary_lines(manifest):
             print(line)
         if args.no_verify:
             print("checksums: not verified (--no-verify)")

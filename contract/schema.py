@@ -1,8 +1,7 @@
 """The document contract, declared in one place.
 
-Readers produce the base columns; each stage may add the typed columns declared here. Rejected
-rows carry the same columns plus the three ``reject_*`` columns. Operators import their column
-definitions from here so that Spark, the local executor and Parquet files agree on types.
+Readers produce the base columns; each stage declares the typed columns it adds
+(``Stage.output_fields``). Rejected rows carry the same columns plus the three ``reject_*`` columns.
 """
 
 from __future__ import annotations
@@ -23,27 +22,19 @@ BASE_FIELDS: list[pa.Field] = [
 ]
 BASE_SCHEMA = pa.schema(BASE_FIELDS)
 
-# Columns added by stages. A stage that adds a column must declare it here.
-STAGE_FIELDS: dict[str, pa.Field] = {
-    f.name: f
-    for f in [
-        pa.field("lang", pa.string()),
-        pa.field("lang_score", pa.float32()),
-        pa.field("pii_counts", pa.map_(pa.string(), pa.int32())),
-        pa.field("quality_score", pa.float32()),
-        pa.field("domain", pa.string()),
-        pa.field("domain_score", pa.float32()),
-        pa.field("quality_score_fasttext", pa.float32()),
-        pa.field("domain_fasttext", pa.string()),
-        pa.field("domain_score_fasttext", pa.float32()),
-        pa.field("dup_cluster", pa.string()),
-        pa.field("dup_cluster_size", pa.int64()),
-        pa.field("minhash_flag", pa.string()),
-        pa.field("mix_group", pa.string()),
-        pa.field("repeat", pa.int32()),
-        pa.field("n_tokens", pa.int64()),
-    ]
-}
+# Columns added by stages are declared by the stage that adds them (``Stage.output_fields``). A
+# low-cardinality string column worth counting per value in the report carries this metadata.
+CATEGORY = {b"winnow.role": b"category"}
+
+
+def category_field(name: str) -> pa.Field:
+    """A string column whose values the report counts (``lang``, ``domain``, ``mix_group``...)."""
+    return pa.field(name, pa.string(), metadata=CATEGORY)
+
+
+def is_category(f: pa.Field) -> bool:
+    return bool(f.metadata) and f.metadata.get(b"winnow.role") == b"category"
+
 
 # Columns of rejected rows, on top of the document's own columns.
 REJECT_STAGE = "reject_stage"
@@ -59,14 +50,6 @@ REJECT_FIELDS: list[pa.Field] = [
 # never writes the column to kept/ or rejected/. Exact under task retries, unlike accumulators.
 METRICS = "_metrics"
 METRICS_FIELD = pa.field(METRICS, pa.map_(pa.string(), pa.float64()))
-
-
-def stage_field(name: str) -> pa.Field:
-    """The declared field for a stage column; a clear error for an undeclared one."""
-    try:
-        return STAGE_FIELDS[name]
-    except KeyError:
-        raise KeyError(f"column {name!r} is not declared in pipeline/schema.py STAGE_FIELDS") from None
 
 
 def with_fields(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:

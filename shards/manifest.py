@@ -4,7 +4,7 @@
 
     {
       "format": "winnow-shards/1",
-      "complete": true,               # false while the pipeline may still append shards
+      "complete": true,               # written once, after every shard is in place
       "tokenizer": {"path": ..., "sha256": ..., "vocab_size": N, "bos_id": .., "eos_id": .., "pad_id": ..},
       "shards": [
         {"split": "train", "prefix": "train/shard-00000", "docs": n, "tokens": t,
@@ -89,3 +89,19 @@ def verify_shards(data: str | os.PathLike, manifest: dict[str, Any] | None = Non
             elif file_sha256(f) != shard["sha256"][ext]:
                 problems.append(f"{f}: sha256 mismatch")
     return problems
+
+
+def summarize(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The one summary of a manifest (report, trainer, ``winnow shards inspect``): shards, docs and
+    tokens per split, shard dtypes, the tokenizer's identity, the recipe and the achieved mixture."""
+    splits: dict[str, dict[str, int]] = {}
+    dtypes = set()
+    for s in manifest.get("shards") or []:
+        t = splits.setdefault(s.get("split", "?"), {"shards": 0, "docs": 0, "tokens": 0})
+        t["shards"] += 1
+        t["docs"] += int(s.get("docs") or 0)
+        t["tokens"] += int(s.get("tokens") or 0)
+        dtypes.add(s.get("dtype"))
+    return {"complete": manifest.get("complete", True), "splits": splits, "totals": manifest.get("totals"),
+            "dtypes": sorted(x for x in dtypes if x), "tokenizer": manifest.get("tokenizer") or {},
+            "recipe": manifest.get("recipe"), "achieved": manifest.get("achieved")}

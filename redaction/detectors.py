@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from operators.pii import validators as V
+from redaction import validators as V
 
 Span = tuple[int, int]
 
@@ -73,8 +73,11 @@ class Phone(Detector):
     _patterns = [
         # mainland China mobile: optional +86 / 86, then 1[3-9]x xxxx xxxx with optional separators
         re.compile(r"(?<![\d+])(?:(?:\+|00)?86[\s\-]?)?1[3-9]\d[\s\-]?\d{4}[\s\-]?\d{4}(?!\d)"),
-        # China landline: (0xx)/(0xxx) or 0xx-/0xxx- then 7-8 digits, optional extension
+        # China landline: (0xx)/(0xxx) or 0xx-/0xxx- then 7-8 digits, optional extension. Written
+        # grouped (010-6552 1234) only with a real area code (0 then 1-9) and a subscriber number
+        # that starts 2-9, so runs of binary or octal columns (0001 0010 0011) stay.
         re.compile(r"(?<![\d])(?:\(0\d{2,3}\)\s?|（0\d{2,3}）|0\d{2,3}[\s\-])\d{7,8}(?:\s?(?:转|ext\.?|x)\s?\d{1,5})?(?!\d)"),
+        re.compile(r"(?<![\d])(?:\(0[1-9]\d{1,2}\)\s?|（0[1-9]\d{1,2}）|0[1-9]\d{1,2}[\s\-])[2-9]\d{2,3}[\s\-]\d{4}(?:\s?(?:转|ext\.?|x)\s?\d{1,5})?(?!\d)"),
         # North American: +1 / 1 / 001, area code 2-9xx, exchange 2-9xx, optional extension
         re.compile(
             r"(?<![0-9A-Za-z_.])(?:(?:\+1|001|1)[\s.\-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.\-])[2-9]\d{2}[\s.\-]\d{4}"
@@ -100,7 +103,7 @@ class ChineseID(Detector):
 
     type = "id_number"
     placeholder = "<ID_NUMBER>"
-    trigger = r"\d{15}"
+    trigger = r"\d{6}\s?\d{8}\s?\d"  # the spaced form too: the pre-check must never be stricter than find()
     _id18 = re.compile(r"(?<![0-9A-Za-z])\d{6}\s?\d{8}\s?\d{3}[0-9Xx](?![0-9A-Za-z])")
     _id15 = re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])")
 

@@ -15,3 +15,7 @@ class InputError(WinnowError):
 
 class ConservationError(WinnowError):
     """A stage lost or invented documents: docs_in != kept + rejected."""
+
+
+class StageContractError(WinnowError):
+    """A stage produced a column or metric it did not declare (a bug in the stage, not in the data)."""

@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("jobs.run_pipeline", "run a pipeline from a YAML config"),
     "report": ("pipeline.report", "write WORKDIR/report/index.html for a finished run"),
-    "shards": ("operators.tokenize.inspect", "inspect and verify tokenized shards"),
+    "shards": ("jobs.shards_inspect", "inspect and verify tokenized shards"),
 }
 
 

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import schema as S
+from contract import schema as S
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
-
-    from pipeline.runner import StageContext
 
 
 @dataclass
@@ -36,24 +35,39 @@ class BatchResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-class Operator:
+class Stage:
+    """What every stage declares: the columns it adds and the metrics it emits (name -> one-line
+    meaning; see ``contract/metrics.py`` for families). The runner checks both against what the
+    stage really produced and writes them into ``stats.json``; the report reads them from there."""
+
+    name: ClassVar[str] = "stage"
+    metrics: ClassVar[dict[str, str]] = {}
+    # A score column whose lowest kept values a person should see (samples/kept_edge.jsonl): set by
+    # stages that keep documents above a minimum score.
+    edge_sample_column: str | None = None
+
+    def output_fields(self) -> list[pa.Field]:
+        """Columns this stage adds to every row."""
+        return []
+
+    def declared_metrics(self) -> dict[str, str]:
+        return dict(self.metrics)
+
+    def params(self) -> dict[str, Any]:
+        """The stage's settings, for stats.json and the stage hash."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class Operator(Stage):
     """Base class of row-local operators. Subclasses set ``name`` and implement ``process``."""
 
     name: ClassVar[str] = "operator"
-
-    def output_fields(self) -> list[pa.Field]:
-        """Columns this operator adds to every row (declared in ``pipeline/schema.py``)."""
-        return []
 
     def setup(self) -> None:
         """Load heavy resources. Called once per worker process before the first batch."""
 
     def process(self, batch: pa.RecordBatch) -> BatchResult:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def params(self) -> dict[str, Any]:
-        """The operator's settings, for stats.json and the stage hash."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
 def split_batch(
@@ -125,6 +139,12 @@ class Chain(Operator):
                 out[f.name] = f
         return list(out.values())
 
+    def declared_metrics(self) -> dict[str, str]:
+        out = {"seconds/{operator}": "wall seconds spent in each operator of the chain (summed over tasks)"}
+        for op in self.operators:
+            out.update(op.declared_metrics())
+        return out
+
     def setup(self) -> None:
         for op in self.operators:
             op.setup()
@@ -166,6 +186,27 @@ def concat_batches(batches: list[pa.RecordBatch]) -> pa.RecordBatch | None:
 
 
 @dataclass
+class StageContext:
+    """What a global stage gets from the runner: Spark, the pipeline config, its own folders."""
+
+    spark: Any
+    config: Any  # pipeline.config.PipelineConfig
+    stage: Any  # pipeline.config.StageConfig
+    index: int
+    out_dir: Path
+    workdir: Path
+    seed: int
+    stage_dirs: dict[str, Path] = field(default_factory=dict)
+
+    def stage_dir(self, name: str) -> Path | None:
+        """Final directory of an earlier stage of this pipeline, by name (None if absent)."""
+        return self.stage_dirs.get(name)
+
+    def log(self, msg: str) -> None:
+        print(f"[winnow] {self.index:02d}-{self.stage.name}: {msg}", flush=True)
+
+
+@dataclass
 class StageOutput:
     """What a global stage returns: DataFrames the runner writes, plus metrics for stats.json."""
 
@@ -174,13 +215,10 @@ class StageOutput:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-class GlobalStage:
+class GlobalStage(Stage):
     """Base class of Spark-level stages. ``run`` gets the previous stage's kept DataFrame."""
 
     name: ClassVar[str] = "global"
-
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def run(self, df: DataFrame, ctx: StageContext) -> StageOutput:  # pragma: no cover - abstract
         raise NotImplementedError
