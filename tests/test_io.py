@@ -10,7 +10,7 @@ import zstandard
 from contract import schema as S
 from contract.errors import InputError
 from pipeline.config import InputConfig
-from pipeline.io import list_input_files, plan_tasks, read_local
+from pipeline.io import list_inputs, plan_tasks, read_local
 
 
 def rows_by_reason(table):
@@ -91,7 +91,7 @@ def test_byte_range_split_reads_every_line_once(tmp_path):
     lines = [json.dumps({"id": str(i), "text": f"document {i} " + "z" * (i % 50)}) for i in range(3000)]
     (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
     cfg = InputConfig(paths=[str(tmp_path / "big.jsonl")], split_bytes=7919)
-    assert len(plan_tasks(list_input_files(cfg.paths), cfg)) > 10
+    assert len(plan_tasks(list_inputs(cfg.paths).files, cfg)) > 10
     t = read_local(cfg)
     assert sorted(t.column(S.ID).to_pylist(), key=int) == [str(i) for i in range(3000)]
     assert pc.sum(pc.is_null(t.column(S.REJECT_REASON))).as_py() == 3000
@@ -111,7 +111,7 @@ def test_parquet_input_with_custom_text_field(tmp_path):
 
 def test_missing_path_is_a_one_line_error(tmp_path):
     with pytest.raises(InputError, match="input path not found: .*nothing-here"):
-        list_input_files([str(tmp_path / "nothing-here" / "*.jsonl")])
+        list_inputs([str(tmp_path / "nothing-here" / "*.jsonl")])
 
 
 def test_ids_are_stable(tmp_path):
@@ -119,3 +119,47 @@ def test_ids_are_stable(tmp_path):
     ids1 = read_local(InputConfig(paths=[str(tmp_path)])).column(S.ID).to_pylist()
     ids2 = read_local(InputConfig(paths=[str(tmp_path)])).column(S.ID).to_pylist()
     assert ids1 == ids2 and len(set(ids1)) == 2
+
+
+def test_a_record_that_raises_anything_is_its_own_rejected_row(tmp_path, monkeypatch):
+    import pipeline.io as pio
+
+    real = pio._meta_json
+
+    def flaky(meta):
+        if meta.get("boom"):
+            raise RuntimeError("unexpected")
+        return real(meta)
+
+    monkeypatch.setattr(pio, "_meta_json", flaky)
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps({"text": f"t{i}", "boom": i == 1}) for i in range(3)) + "\n")
+    t = read_local(InputConfig(paths=[str(tmp_path)]))
+    by = rows_by_reason(t)
+    assert [r["text"] for r in by[None]] == ["t0", "t2"]
+    assert "a.jsonl:2: RuntimeError: unexpected" in by["bad_record"][0][S.REJECT_DETAIL]
+    records = sum(v for m in t.column(S.METRICS).to_pylist() if m for k, v in m if k == "records")
+    assert records == t.num_rows == 3
+
+
+def test_parquet_row_with_invalid_utf8_is_rejected_alone(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = pa.array([b"fine", b"bad \xff byte", b"fine too"], pa.binary())
+    text = pa.Array.from_buffers(pa.string(), 3, raw.buffers())  # Parquet does not validate UTF-8
+    pq.write_table(pa.table({"text": text}), tmp_path / "u.parquet")
+    by = rows_by_reason(read_local(InputConfig(paths=[str(tmp_path)])))
+    assert [r["text"] for r in by[None]] == ["fine", "fine too"]
+    assert "u.parquet:row2" in by["bad_encoding"][0][S.REJECT_DETAIL]
+
+
+def test_generated_ids_hash_the_path_under_the_input_root(tmp_path):
+    import shutil
+
+    for sub in ("x", "y"):
+        (tmp_path / "one" / sub).mkdir(parents=True)
+        (tmp_path / "one" / sub / "d.jsonl").write_text(json.dumps({"text": "same"}) + "\n")
+    ids = read_local(InputConfig(paths=[str(tmp_path / "one")])).column(S.ID).to_pylist()
+    assert len(set(ids)) == 2  # same name, line and text in two folders: two ids
+    shutil.copytree(tmp_path / "one", tmp_path / "moved" / "two")
+    assert read_local(InputConfig(paths=[str(tmp_path / "moved" / "two")])).column(S.ID).to_pylist() == ids
