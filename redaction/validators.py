@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import ipaddress
+import unicodedata
 
 # GB 11643-1999: resident ID, ISO 7064 MOD 11-2.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -15,8 +17,26 @@ _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
+def ascii_digits(s: str) -> str:
+    """``s`` with every Unicode decimal digit (full-width ０-９, Arabic-Indic...) as its ASCII digit: the
+    patterns' ``\\d`` matches them all, so the checksums must read them all."""
+    if s.isascii():
+        return s
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in s)
+
+
+def birth_date_valid(yyyymmdd: str) -> bool:
+    """A real calendar date between 1900 and 2099 (the birth date inside a resident ID)."""
+    if len(yyyymmdd) != 8 or not yyyymmdd.isdigit():
+        return False
+    y, m, d = int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:])
+    return 1900 <= y <= 2099 and 1 <= m <= 12 and 1 <= d <= calendar.monthrange(y, m)[1]
+
+
 def cn_id18_valid(s: str) -> bool:
-    if len(s) != 18 or not s[:17].isdigit() or int(s[:2]) not in _PROVINCES:
+    """18 characters: province code, a real birth date (digits 7-14) and the MOD 11-2 check character."""
+    s = ascii_digits(s)
+    if len(s) != 18 or not s[:17].isdigit() or int(s[:2]) not in _PROVINCES or not birth_date_valid(s[6:14]):
         return False
     total = sum(int(c) * w for c, w in zip(s[:17], _ID_WEIGHTS))
     return _ID_CHECK[total % 11] == s[17].upper()
@@ -24,6 +44,7 @@ def cn_id18_valid(s: str) -> bool:
 
 def cn_id15_valid(s: str) -> bool:
     """Legacy 15-digit ID: no checksum, so region code and birth date must be plausible."""
+    s = ascii_digits(s)
     if len(s) != 15 or not s.isdigit() or int(s[:2]) not in _PROVINCES:
         return False
     month, day = int(s[8:10]), int(s[10:12])
@@ -40,6 +61,7 @@ def uscc_valid(s: str) -> bool:
 
 
 def luhn_valid(digits: str) -> bool:
+    digits = ascii_digits(digits)
     if not digits.isdigit() or not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
         return False
     total = 0

@@ -1,9 +1,14 @@
-"""The PII stage: replaces PII in ``text`` through the redaction module; counts and decisions."""
+"""The PII stage: replaces PII in every string that leaves it (``text``, ``source``, every value in
+``meta``, ``id``) through the redaction module; counts and decisions."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import re
 from collections import Counter
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,6 +20,11 @@ from redaction.detectors import DEFAULT_DETECTORS, Detector
 from redaction.replacer import PIIReplacer
 
 PII_COUNTS = pa.field("pii_counts", pa.map_(pa.string(), pa.int32()))
+# Ids that are hashes, not words: the reader's own id (20 hex), a UUID, an id this stage already gave.
+# Detectors see digit runs inside them (~0.3% of random hex ids look like a phone or a card), so they are kept.
+_HASH_ID = re.compile(r"(?=[0-9]*[a-f])[0-9a-f]{20}|(?=[0-9-]*[a-fA-F])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+                      r"|pii-[0-9a-f]{20}")
+_CACHE_MAX = 4096  # scrubbed source / meta strings remembered per process (a file's path repeats on every row)
 
 
 def _load_detector(spec: str) -> Detector:
@@ -24,6 +34,14 @@ def _load_detector(spec: str) -> Detector:
 
 class PIIScrubber(Operator):
     """Replaces PII in ``text``; adds ``pii_counts``; rejects PII-dense documents as ``pii_dense``.
+
+    Nothing else that leaves the stage keeps PII either (kept and rejected rows alike): ``source`` (often
+    the input file's name) is scrubbed like text; in ``meta`` (a JSON object) every string value, every
+    integer value that holds a finding (turned into the scrubbed string) and every key, nested or not, is
+    scrubbed and the result is still valid JSON; an ``id`` with a finding becomes ``pii-`` plus 20 hex
+    characters of a salted SHA-256 of the original id: unique (80 bits), stable across runs and
+    partitionings for the same salt, and the same in every mode. Hash-shaped ids (20 hex characters, a
+    UUID, an id this stage gave) are not words and are kept as they are.
 
     Args:
         mode: ``placeholder`` (``<EMAIL>``...) or ``pseudonym`` (``<EMAIL_3fa1...>``, a salted hash of
@@ -37,9 +55,14 @@ class PIIScrubber(Operator):
     """
 
     name = "pii"
+    # 2: id, source and meta scrubbed too; new phone/card/version/serial rules (finished runs re-run the stage)
+    version = "2"
     metrics = {
         M.PII_FOUND: "PII findings replaced, per type (email, phone, ...)",
         "pii/docs_with_pii": "documents with at least one finding",
+        "pii/ids_pseudonymized": "documents whose id held PII and now carries its pseudonym pii-<hash>",
+        "pii/sources_scrubbed": "documents whose source (the input file's name, or its source field) held PII",
+        "pii/metas_scrubbed": "documents whose meta held PII in a value or a key (replaced, still valid JSON)",
     }
 
     def __init__(self, mode: str = "placeholder", salt: str = "", types: list[str] | None = None,
@@ -57,6 +80,7 @@ class PIIScrubber(Operator):
         if bad:
             raise ValueError(f"unknown PII types {bad} (known: {sorted(known)})")
         self._replacer: PIIReplacer | None = None
+        self._cache: dict[str, str] = {}
 
     def params(self):
         p = super().params()
@@ -107,9 +131,131 @@ class PIIScrubber(Operator):
             else:
                 reasons.append(None)
                 details.append(None)
-        batch = append_columns(batch, {S.TEXT: pa.array(out_texts, pa.string()),
-                                       PII_COUNTS.name: pa.array(counts_col, PII_COUNTS.type)})
+        columns = {S.TEXT: pa.array(out_texts, pa.string())}
+        field_counts: dict[str, int] = {}
+        names = batch.schema.names
+        for col, fn, metric in ((S.ID, self._scrub_ids, "pii/ids_pseudonymized"),
+                                (S.SOURCE, self._scrub_strings, "pii/sources_scrubbed"),
+                                (S.META, self._scrub_metas, "pii/metas_scrubbed")):
+            if col in names:
+                new_col, n_changed = fn(batch.column(col))
+                field_counts[metric] = n_changed
+                if new_col is not None:
+                    columns[col] = new_col.cast(batch.schema.field(col).type)
+        columns[PII_COUNTS.name] = pa.array(counts_col, PII_COUNTS.type)
+        batch = append_columns(batch, columns)
         kept, rejected = split_batch(batch, reasons, details)
         metrics = {f"pii/{t}": float(c) for t, c in totals.items()}
         metrics["pii/docs_with_pii"] = float(docs_with)
+        metrics.update({k: float(v) for k, v in field_counts.items() if v})
         return BatchResult(kept, rejected, metrics)
+
+    # --- the other columns: id, source, meta ---------------------------------------------------------
+
+    def _masks(self, arr: pa.Array) -> list:
+        """Per detector, per row: could it fire (its trigger, the same batch pre-check as for text)?"""
+        return [pc.fill_null(pc.match_substring_regex(arr, d.trigger), False) for d in self._replacer.detectors]
+
+    def _flagged(self, arr: pa.Array, extra: str | None = None):
+        """Per row: could any detector fire? (``extra``: a substring that sends a row on too.)"""
+        mask = None
+        for m in self._masks(arr):
+            mask = m if mask is None else pc.or_(mask, m)
+        if extra is not None:
+            mask = pc.or_(mask, pc.fill_null(pc.match_substring(arr, extra), False))
+        return mask.to_numpy(zero_copy_only=False)
+
+    def _scrub_str(self, value: str) -> str:
+        out = self._cache.get(value)
+        if out is None:
+            out = self._replacer.scrub(value)[0]
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[value] = out
+        return out
+
+    def id_pseudonym(self, id_: str) -> str:
+        """The id a document with PII in its id gets: ``pii-`` + 20 hex of SHA-256(salt, original id)."""
+        return "pii-" + hashlib.sha256(f"{self.salt}\0id\0{id_}".encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+    def _scrub_ids(self, arr: pa.Array) -> tuple[pa.Array | None, int]:
+        arr = arr.cast(pa.string())
+        dets = self._replacer.detectors
+        masks = [m.to_numpy(zero_copy_only=False) for m in self._masks(arr)]
+        values = arr.to_pylist()
+        n = 0
+        for i, v in enumerate(values):
+            active = [d for d, m in zip(dets, masks) if m[i]]
+            if not active or v is None or _HASH_ID.fullmatch(v) or not self._replacer.find(v, active):
+                continue
+            values[i] = self.id_pseudonym(v)
+            n += 1
+        return (pa.array(values, pa.string()), n) if n else (None, 0)
+
+    def _scrub_strings(self, arr: pa.Array) -> tuple[pa.Array | None, int]:
+        arr = arr.cast(pa.string())
+        flagged = self._flagged(arr)
+        if not flagged.any():
+            return None, 0
+        values = arr.to_pylist()
+        n = 0
+        for i in flagged.nonzero()[0]:
+            v = values[i]
+            if v:
+                new = self._scrub_str(v)
+                if new != v:
+                    values[i] = new
+                    n += 1
+        return (pa.array(values, pa.string()), n) if n else (None, 0)
+
+    def _scrub_metas(self, arr: pa.Array) -> tuple[pa.Array | None, int]:
+        arr = arr.cast(pa.string())
+        # A backslash may hide a character from the trigger (JSON's \u0040 is "@"): decode those rows too.
+        flagged = self._flagged(arr, extra="\\")
+        if not flagged.any():
+            return None, 0
+        values = arr.to_pylist()
+        n = 0
+        for i in flagged.nonzero()[0]:
+            v = values[i]
+            if not v:
+                continue
+            try:
+                obj = json.loads(v)
+            except ValueError:  # not JSON: scrub it as text
+                new = self._scrub_str(v)
+            else:
+                new_obj, changed = self._scrub_json(obj)
+                new = json.dumps(new_obj, ensure_ascii=False) if changed else v
+            if new != v:
+                values[i] = new
+                n += 1
+        return (pa.array(values, pa.string()), n) if n else (None, 0)
+
+    def _scrub_json(self, obj: Any) -> tuple[Any, bool]:
+        """(scrubbed copy, whether anything changed): strings, keys and integers, at any depth."""
+        if isinstance(obj, str):
+            new = self._scrub_str(obj)
+            return new, new != obj
+        if isinstance(obj, bool) or obj is None or isinstance(obj, float):
+            return obj, False
+        if isinstance(obj, int):
+            text = str(obj)
+            new = self._scrub_str(text)
+            return (new, True) if new != text else (obj, False)
+        if isinstance(obj, list):
+            items = [self._scrub_json(x) for x in obj]
+            return [x for x, _ in items], any(c for _, c in items)
+        if isinstance(obj, dict):
+            out: dict[str, Any] = {}
+            changed = False
+            for k, val in obj.items():
+                new_k = self._scrub_str(k)
+                new_v, c = self._scrub_json(val)
+                changed = changed or c or new_k != k
+                key, j = new_k, 2
+                while key in out:  # two keys scrubbed to the same placeholder: keep both values
+                    key, j = f"{new_k}#{j}", j + 1
+                out[key] = new_v
+            return out, changed
+        return obj, False
