@@ -54,7 +54,7 @@ import math
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict
 
 import pyarrow as pa
 
@@ -201,6 +201,14 @@ def count_tokens_batches(tokenizer_path: str, eos: bool = True):
     return fn
 
 
+class MixGroup(TypedDict, total=False):
+    """One entry of ``groups`` (the type the params check and ``winnow params`` read; no behaviour)."""
+
+    name: str  # required in the list form; the mapping form {name: {...}} takes it from the key
+    where: str  # default: lang=<name>
+    weight: Required[float]
+
+
 class MixStage(GlobalStage):
     """Token-weighted mixing. See the module docstring and ``docs/mixing.md``."""
 
@@ -226,7 +234,7 @@ class MixStage(GlobalStage):
 
     def __init__(
         self,
-        groups: Any = None,
+        groups: list[MixGroup] | dict[str, float | MixGroup] | None = None,
         budget_tokens: int | str | None = None,
         max_repeats: int = 4,
         select: str = "topk",
@@ -454,6 +462,9 @@ def ctx_log(ctx, msg: str) -> None:
 def build_mixer(**params) -> MixStage:
     """Registry factory for the ``mix`` stage."""
     return MixStage(**params)
+
+
+build_mixer.__wrapped__ = MixStage  # its parameters are MixStage's (inspect.signature, `winnow params`)
 
 
 def read_mix_report(stage_dir: str | Path | None) -> dict[str, Any] | None:

@@ -15,3 +15,6 @@ __all__ = ["DedupStage", "EXACT", "NEAR", "build_dedup"]
 def build_dedup(**params) -> DedupStage:
     """Factory used by the pipeline YAML (``stage: dedup``); ``params`` are :class:`DedupStage`'s."""
     return DedupStage(**params)
+
+
+build_dedup.__wrapped__ = DedupStage  # its parameters are DedupStage's (inspect.signature, `winnow params`)
