@@ -15,6 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("jobs.run_pipeline", "run a pipeline from a YAML config"),
     "report": ("pipeline.report", "write WORKDIR/report/index.html for a finished run"),
     "shards": ("jobs.shards_inspect", "inspect and verify tokenized shards"),
+    "calibrate": ("jobs.calibrate", "propose filter thresholds from a trusted corpus (preset YAML + plots)"),
+    "ablation": ("jobs.ablation", "train llama-tiny on raw vs cleaned variants at equal tokens"),
+    "params": ("jobs.params_help", "every stage's parameters: type, default, meaning"),
 }
 
 

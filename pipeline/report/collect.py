@@ -8,6 +8,7 @@ run, problems are listed under ``warnings``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
@@ -571,8 +572,99 @@ def collect(workdir: str | Path, runs: list[str | Path] | None = None, config: s
         "mixture": _mixture(mix, shards),
         "shards": shards,
         "samples": rejected_samples,
+        "decontamination": decontamination_summary(stages, rejected_samples),
         "extra_samples": extra_samples,
         "training": _training(workdir, list(runs or []), shards, warnings),
         "run": _run_info(workdir, cfg_path, cfg, stages),
         "warnings": warnings,
+        "ablation": ablation_summary(workdir),
     }
+
+
+# -- the ablation (issue 14) --------------------------------------------------------------------
+def ablation_summary(workdir: Path) -> dict[str, Any] | None:
+    """The headline of ``winnow ablation``'s result for this workdir's config, when one was run
+    (``<workdir>/ablation/report/ablation.json``): per variant the mean ± std bits per byte per
+    slice, the decontamination count, and the verdict lines against ``raw``."""
+    path = Path(workdir) / "ablation" / "report" / "ablation.json"
+    if not path.is_file():
+        return None
+    try:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            "path": str(path), "slices": r["slices"], "seeds": r["seeds"], "budget": r["budget"],
+            "model": r["training"]["model"], "raw": r["inputs"]["raw"], "eval_text": r["inputs"]["eval_text"],
+            "variants": [{"name": n, "off": v.get("off"), "train_docs": v.get("train_docs"),
+                          "decontaminated": (v.get("decontamination") or {}).get("removed_docs"),
+                          "bits_per_byte": {s: [x.get("bits_per_byte_mean"), x.get("bits_per_byte_std")]
+                                            for s, x in v["summary"].items()}}
+                         for n, v in r["variants"].items()],
+            "verdicts": [v["line"] for v in r["verdicts"]],
+        }
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {"path": str(path), "error": f"unreadable ablation.json: {e}"}
+
+
+# -- decontamination (issue 17) -------------------------------------------------------------------
+MAX_DECONTAM_ITEMS = 20
+MAX_DECONTAM_SAMPLES = 5
+
+
+def _decontam_slot(per: dict[str, dict[str, Any]], b: str) -> dict[str, Any]:
+    return per.setdefault(b, {"benchmark": b, "items": None, "items_indexed": None, "grams": None, "items_found": 0,
+                              "docs_flagged": 0, "docs_removed": 0, "docs_cut": 0, "docs_partial": 0,
+                              "top_items": [], "samples": []})
+
+
+def decontamination_summary(stages: list[dict[str, Any]], samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per stage that declares the benchmark-contamination family (``contract.metrics.DECONTAM_FLAGGED``)
+    and per benchmark: items in the benchmark and found in the corpus (the per-item metrics of the same
+    family root), documents flagged / removed / cut / under the threshold, the items found in most
+    documents, and the stage's scrubbed rejected samples whose detail names the benchmark."""
+    out = []
+    for s in stages:
+        declared = (s.get("declared") or {}).get("metrics") or {}
+        templates = M.templates_for(declared, M.DECONTAM_FLAGGED)
+        if not templates:
+            continue
+        root = templates[0].rsplit("/", 1)[0]  # "decontaminate/{benchmark}"
+        metrics = {k: v for k, v in (s.get("metrics") or {}).items() if _num(v) is not None}
+        per: dict[str, dict[str, Any]] = {}
+        slot = functools.partial(_decontam_slot, per)
+        params = s.get("params") or {}
+        for b in ((params.get("index") or {}).get("benchmarks") or []):
+            if isinstance(b, dict) and b.get("name"):
+                slot(str(b["name"])).update({k: b.get(k) for k in ("items", "items_indexed", "grams")})
+        item_t = f"{root}/item/{{item}}"
+        found: dict[str, list[tuple[str, float]]] = {}
+        for name, v in metrics.items():
+            m = M.match(item_t, name) if item_t in declared else None
+            if m:
+                found.setdefault(m["benchmark"], []).append((m["item"], v))
+                continue
+            for what in ("docs_flagged", "docs_removed", "docs_cut", "docs_partial"):
+                m = M.match(f"{root}/{what}", name)
+                if m and f"{root}/{what}" in declared:
+                    slot(m["benchmark"])[what] = v
+        for b, items in found.items():
+            sl = slot(b)
+            sl["items_found"] = len(items)
+            sl["top_items"] = [{"item": i, "docs": v}
+                               for i, v in sorted(items, key=lambda kv: (-kv[1], kv[0]))[:MAX_DECONTAM_ITEMS]]
+        for grp in samples:
+            if grp.get("stage") != s["name"]:
+                continue
+            for smp in grp.get("samples") or []:
+                m = re.search(r"(?:^|\s)benchmark=(\S+)", str(smp.get("reject_detail") or ""))
+                if m and m.group(1) in per and len(per[m.group(1)]["samples"]) < MAX_DECONTAM_SAMPLES:
+                    per[m.group(1)]["samples"].append(smp)
+        for sl in per.values():
+            sl["items_found_share"] = _share(sl["items_found"], sl["items"]) if sl["items"] else None
+            sl["docs_flagged_share"] = _share(sl["docs_flagged"], s.get("docs_in") or 0)
+        cut = next((v for k, v in metrics.items() if k.endswith("/cut_chars") and k.split("/")[0] == root.split("/")[0]),
+                   None)
+        out.append({"stage": s["name"], "dir": s["dir"], "mode": params.get("mode"),
+                    "threshold": params.get("threshold"), "docs_in": s.get("docs_in"), "cut_chars": cut,
+                    "index_bytes": (params.get("index") or {}).get("bytes"),
+                    "benchmarks": sorted(per.values(), key=lambda x: x["benchmark"])})
+    return out

@@ -46,7 +46,7 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src
 
 SECTIONS = [("summary", "Summary"), ("funnel", "Funnel"), ("rejections", "Rejections"),
             ("languages", "Per language"), ("sources", "Per source"), ("distributions", "Distributions"),
-            ("mixture", "Mixture & shards"), ("samples", "Samples"), ("training", "Training"), ("run", "Run")]
+            ("decontamination", "Decontamination"), ("mixture", "Mixture & shards"), ("samples", "Samples"), ("training", "Training"), ("run", "Run")]
 
 
 def e(x: Any) -> str:
@@ -327,6 +327,7 @@ def render(data: dict[str, Any], images: dict[str, str]) -> str:
         "languages": _by_column(data.get("by_lang") or [], "lang", open_details=True),
         "sources": _by_column(data.get("by_source") or [], "source", open_details=False),
         "distributions": _distributions(data, images),
+        "decontamination": decontamination_section(data),
         "mixture": _mixture(data, images),
         "samples": _samples(data),
         "training": _training(data, images),
@@ -334,6 +335,7 @@ def render(data: dict[str, Any], images: dict[str, str]) -> str:
     }
     nav = "".join(f'<a href="#{k}">{t}</a>' for k, t in SECTIONS)
     sections = "".join(f'<section id="{k}"><h2>{t}</h2>{body[k]}</section>' for k, t in SECTIONS)
+    sections += ablation_section(data)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -342,3 +344,65 @@ def render(data: dict[str, Any], images: dict[str, str]) -> str:
             f"<header><h1>Winnow run report</h1><div class='sub'>{e(data['workdir'])} · generated "
             f"{e(data['generated_at'])} · report.json beside this page</div></header>"
             f"<nav>{nav}</nav><main>{sections}</main></body></html>")
+
+
+# -- the ablation (issue 14) --------------------------------------------------------------------
+def ablation_section(data: dict[str, Any]) -> str:
+    """A section with ``winnow ablation``'s table and verdicts; empty when no ablation was run."""
+    a = data.get("ablation")
+    if not a:
+        return ""
+    if a.get("error"):
+        return f'<section id="ablation"><h2>Ablation</h2><p class="muted">{e(a["error"])}</p></section>'
+
+    def cell(v: list[Any] | None) -> str:
+        if not v or v[0] is None:
+            return "-"
+        return f"{v[0]:.4f}" + (f" ± {v[1]:.4f}" if v[1] is not None else "")
+
+    rows = [[e(v["name"]), e(v["off"] or "-"), num(v["train_docs"]), num(v["decontaminated"])]
+            + [cell(v["bits_per_byte"].get(s)) for s in a["slices"]] for v in a["variants"]]
+    b = a["budget"]
+    return (f'<section id="ablation"><h2>Ablation</h2><p class="meta">{e(a["model"])} trained on each variant '
+            f'for {num(b["train_tokens"])} tokens, seeds {e(a["seeds"])}; bits per byte on '
+            f'<code>{e(", ".join(a["eval_text"]))}</code> (mean ± std; lower is better); full report: '
+            f'<code>{e(a["path"])}</code></p>'
+            + table(["variant", "decision off", "train docs", "decontaminated"] + [f"{s} bits/byte" for s in a["slices"]],
+                    rows)
+            + "<ul>" + "".join(f"<li>{e(v)}</li>" for v in a["verdicts"]) + "</ul></section>")
+
+
+# -- decontamination (issue 17) -------------------------------------------------------------------
+def decontamination_section(data: dict[str, Any]) -> str:
+    """Per decontamination stage and benchmark: items found, documents removed or cut, the items found
+    most often and scrubbed samples of the removed documents."""
+    stages = data.get("decontamination") or []
+    if not stages:
+        return '<p class="muted">No decontamination stage in this run.</p>'
+    parts = []
+    for st in stages:
+        cut = st.get("mode") == "cut"
+        rows = [[e(b["benchmark"]), num(b["items"]), num(b["items_found"]), pct(b.get("items_found_share")),
+                 num(b["docs_flagged"]), num(b["docs_removed"]), num(b["docs_cut"]), num(b["docs_partial"])]
+                for b in st["benchmarks"]]
+        parts.append(
+            f'<div class="decontam-stage" data-stage="{e(st["stage"])}"><p class="meta">{e(st["dir"])}: mode '
+            f'<b>{e(st.get("mode"))}</b>, threshold {e(st.get("threshold"))} (share of an item\'s n-grams found in '
+            f"one document); {num(st.get('docs_in'))} documents in"
+            + (f"; {num(st.get('cut_chars'))} characters cut out of kept documents" if cut else "")
+            + (f"; n-gram index {fmt_count(st.get('index_bytes'))}B" if st.get("index_bytes") else "") + "</p>"
+            + table(["benchmark", "items", "items found in corpus", "share of items", "documents flagged",
+                     "removed", "cut (kept)", "under threshold"], rows) + "</div>")
+        for b in st["benchmarks"]:
+            top = ", ".join(f"<code>{e(t['item'])}</code> ({num(t['docs'])})" for t in b["top_items"])
+            smp = "".join(_sample_block(x) for x in b["samples"])
+            parts.append(
+                f'<div class="decontam-benchmark" data-stage="{e(st["stage"])}" data-benchmark="{e(b["benchmark"])}">'
+                f'<h3>{e(b["benchmark"])} <span class="muted">({num(b["items_found"])} of {num(b["items"])} items found; '
+                f'{num(b["docs_flagged"])} documents flagged, {pct(b.get("docs_flagged_share"), 3)} of stage input)'
+                f"</span></h3>"
+                + (f'<p class="meta">items found (documents): {top}</p>' if top else
+                   '<p class="muted">No item of this benchmark was found.</p>')
+                + (f"<details><summary>{len(b['samples'])} removed documents (scrubbed, truncated)</summary>{smp}"
+                   "</details>" if smp else "") + "</div>")
+    return "".join(parts)
