@@ -1,6 +1,10 @@
 """The encoder: find the default MiniLM, adapt it to Chinese (vocabulary + continued MLM pretraining).
 
-    python -m classifiers.encoder --out models/encoder-zh [--steps 300] [--max-minutes 15]
+    python -m classifiers.encoder --out models/encoder-zh [--steps 600] [--seed 0] [--max-minutes 60]
+
+The model is defined by its settings (steps, batch size, sequence length, seed), never by the
+machine's speed: every requested step runs. ``--max-minutes`` (0: none) is only a guard: when it is
+reached the build stops with an error and a non-zero exit, and no model is written.
 
 all-MiniLM-L6-v2 uses the bert-base-uncased WordPiece vocabulary, which holds only a few hundred CJK
 characters: most Chinese text becomes ``[UNK]``. BERT's pre-tokenizer already splits every CJK
@@ -22,6 +26,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -32,6 +37,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ADAPTED = ROOT / "models" / "encoder-zh"
+
+
+class TimeLimitExceeded(RuntimeError):
+    """``max_minutes`` ran out before every requested step was done: no model is written (a partial
+    run would be a different model under the same name)."""
 
 
 def default_encoder_path() -> Path:
@@ -173,8 +183,11 @@ def chunk_texts(texts: list[str], chars: int, rng: random.Random, n: int) -> lis
 
 def mlm_pretrain(model_dir: Path, zh: list[str], en: list[str], steps: int = 300, batch_size: int = 32,
                  seq_len: int = 128, lr: float = 5e-5, emb_lr: float = 5e-4, zh_fraction: float = 0.67,
-                 mask_prob: float = 0.15, max_minutes: float = 15.0, seed: int = 0, log=print) -> dict:
-    """Continue masked-LM pretraining of the encoder in ``model_dir`` in place (saved at the end)."""
+                 mask_prob: float = 0.15, max_minutes: float | None = None, seed: int = 0, log=print) -> dict:
+    """Continue masked-LM pretraining of the encoder in ``model_dir`` in place (saved at the end).
+
+    All ``steps`` run; ``max_minutes`` (None or 0: no limit) raises ``TimeLimitExceeded`` before the
+    last step instead of saving a shorter training as if it were complete."""
     import torch
     from transformers import AutoTokenizer, BertForMaskedLM
 
@@ -226,9 +239,11 @@ def mlm_pretrain(model_dir: Path, zh: list[str], en: list[str], steps: int = 300
         if step % 20 == 0 or step == steps - 1:
             log(f"mlm step {step + 1}/{steps} loss {sum(losses[-20:]) / len(losses[-20:]):.3f} "
                 f"{time.time() - t0:.0f}s")
-        if (time.time() - t0) / 60 > max_minutes:
-            log(f"mlm: time cap of {max_minutes} min reached at step {step + 1}")
-            break
+        if max_minutes and step + 1 < steps and (time.time() - t0) / 60 > max_minutes:
+            raise TimeLimitExceeded(
+                f"encoder: time limit of {max_minutes:g} min reached after step {step + 1} of {steps}; no model "
+                f"written (the model is defined by its steps and seed, not by how fast this machine is): "
+                f"raise --max-minutes (ENCODER_MINUTES=0 for no limit) or run on a quieter machine")
     model.bert.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     return {"steps_done": step + 1, "steps": steps, "batch_size": batch_size, "seq_len": seq_len,
@@ -239,17 +254,31 @@ def mlm_pretrain(model_dir: Path, zh: list[str], en: list[str], steps: int = 300
 
 
 def build_encoder(out: Path, steps: int = 300, batch_size: int = 32, seq_len: int = 128, min_count: int = 3,
-                  max_minutes: float = 15.0, src: Path | None = None, seed: int = 0, log=print) -> dict:
-    from transformers import AutoTokenizer
-
-    from classifiers.data import load_labelled
-
+                  max_minutes: float | None = None, src: Path | None = None, seed: int = 0, log=print) -> dict:
+    """Build the adapted encoder in ``out.tmp`` and rename it to ``out`` only when complete; on any
+    failure (``TimeLimitExceeded`` included) nothing is left under ``out`` or ``out.tmp``."""
     src = src or default_encoder_path()
     zh, en = pretraining_texts(seed=seed)
     log(f"encoder: {len(zh)} Chinese and {len(en)} English texts for vocab + MLM")
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    info = {"source_encoder": str(src)}
+    try:
+        info = _build_in(tmp, src, zh, en, steps, batch_size, seq_len, min_count, max_minutes, seed, log)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return info
+
+
+def _build_in(tmp: Path, src: Path, zh: list[str], en: list[str], steps: int, batch_size: int, seq_len: int,
+              min_count: int, max_minutes: float | None, seed: int, log) -> dict:
+    from transformers import AutoTokenizer
+
+    from classifiers.data import load_labelled
+
+    info = {"source_encoder": str(src), "seed": seed}
     info["vocab"] = extend_vocab(src, tmp, zh, min_count=min_count, seed=seed)
     log(f"encoder: vocab {info['vocab']}")
     zh_eval = [r["text"] for r in load_labelled() if r["lang"] == "zh" and r["split"] == "test"]
@@ -265,19 +294,18 @@ def build_encoder(out: Path, steps: int = 300, batch_size: int = 32, seq_len: in
         "masked-LM pretraining on Winnow's Chinese + English text. Built by `make encoder` "
         f"(`python -m classifiers.encoder`) on {time.strftime('%Y-%m-%d')}.\n\n```json\n"
         + json.dumps(info, indent=1) + "\n```\n", encoding="utf-8")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
     return info
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Extend MiniLM's vocabulary with CJK characters and continue MLM pretraining")
     ap.add_argument("--out", type=Path, default=DEFAULT_ADAPTED)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--min-count", type=int, default=3)
-    ap.add_argument("--max-minutes", type=float, default=25.0)
+    ap.add_argument("--max-minutes", type=float, default=0.0,
+                    help="fail (exit 1, no model written) if training takes longer; 0: no limit")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -285,10 +313,15 @@ def main(argv: list[str] | None = None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    info = build_encoder(args.out, steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
-                         min_count=args.min_count, max_minutes=args.max_minutes, seed=args.seed)
+    try:
+        info = build_encoder(args.out, steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
+                             min_count=args.min_count, max_minutes=args.max_minutes or None, seed=args.seed)
+    except TimeLimitExceeded as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
     print(json.dumps(info, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

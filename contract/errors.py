@@ -19,3 +19,8 @@ class ConservationError(WinnowError):
 
 class StageContractError(WinnowError):
     """A stage produced a column or metric it did not declare (a bug in the stage, not in the data)."""
+
+
+class WorkdirLockedError(WinnowError):
+    """Another run holds the workdir (``<workdir>/.winnow.lock``): two runs in one workdir would
+    delete each other's half-written stages. The message names the holder (host, pid, start time)."""

@@ -42,6 +42,9 @@ class Stage:
 
     name: ClassVar[str] = "stage"
     metrics: ClassVar[dict[str, str]] = {}
+    # The stage's behaviour version, part of its resume hash: bump it when the same parameters and
+    # input files give different output (a fixed bug, a new rule), so finished runs re-run it.
+    version: ClassVar[str] = "1"
     # A score column whose lowest kept values a person should see (samples/kept_edge.jsonl): set by
     # stages that keep documents above a minimum score.
     edge_sample_column: str | None = None
@@ -56,6 +59,12 @@ class Stage:
     def params(self) -> dict[str, Any]:
         """The stage's settings, for stats.json and the stage hash."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def input_files(self) -> list[str]:
+        """Files and directories the stage reads besides its input documents (models, word lists,
+        tokenizers, reference data). The runner fingerprints their content into the stage hash, so
+        a retrained model or an edited list re-runs the stage instead of reusing its old output."""
+        return []
 
 
 class Operator(Stage):
@@ -151,6 +160,9 @@ class Chain(Operator):
 
     def params(self) -> dict[str, Any]:
         return {"operators": [{"name": op.name, **op.params()} for op in self.operators]}
+
+    def input_files(self) -> list[str]:
+        return list(dict.fromkeys(f for op in self.operators for f in op.input_files()))
 
     def process(self, batch: pa.RecordBatch) -> BatchResult:
         metrics: dict[str, float] = {}

@@ -73,6 +73,12 @@ class LangID(Operator):
     def setup(self) -> None:
         load_model(self.model_path)
 
+    def input_files(self) -> list[str]:
+        """The fastText model: ``model_path``, else the shipped lid.176.ftz."""
+        from classifiers.langid import default_model_path
+
+        return [str(self.model_path or default_model_path())]
+
     def threshold(self, lang: str) -> float:
         if isinstance(self.min_score, dict):
             return float(self.min_score.get(lang, self.min_score.get("*", 0.65)))

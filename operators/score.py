@@ -132,6 +132,10 @@ class Scorer(Operator):
         out["model_fingerprints"] = prints
         return out
 
+    def input_files(self) -> list[str]:
+        """The model files and directories (their content is part of the stage hash)."""
+        return [p for p in (self.quality_model, self.domain_model, self.quality_fasttext, self.domain_fasttext) if p]
+
     def output_fields(self) -> list[pa.Field]:
         names = []
         if self.quality_model:
@@ -254,3 +258,6 @@ class Scorer(Operator):
 def build_scorer(**params) -> Scorer:
     """Factory registered as the ``score`` stage (``pipeline/registry.py``)."""
     return Scorer(**params)
+
+
+build_scorer.__wrapped__ = Scorer  # its parameters are Scorer's (inspect.signature, `winnow params`)

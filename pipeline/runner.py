@@ -6,18 +6,33 @@
     <workdir>/<NN>-<stage>/rejected/part-*.parquet   # + reject_stage, reject_reason, reject_detail
     <workdir>/<NN>-<stage>/samples/rejected.jsonl    # up to N scrubbed rejects per reason
     <workdir>/<NN>-<stage>/stats.json
-    <workdir>/<NN>-<stage>/_SUCCESS                  # {"hash": ...}: config + input fingerprint
+    <workdir>/<NN>-<stage>/_SUCCESS                  # {"hash": ..., "basis": ...}: what the hash covers
+    <workdir>/.winnow.lock                           # held by the running job (host, pid)
 
 A stage is written under ``<workdir>/.tmp-<NN>-<stage>-<uuid>`` and renamed into place only once
 it is complete and its counts add up, so a killed job never leaves a finished-looking stage.
+
+A stage's hash covers its effective inputs: the previous stage's hash, its type, class and behaviour
+``version``, its parameters after defaults (``stage.params()``), the seed, and the content fingerprint
+of every file it reads (``stage.input_files()``: models, word lists, tokenizers, reference data). A
+stage whose ``_SUCCESS`` holds the same hash is skipped; anything else re-runs it and every later one.
+
+One run at a time per workdir: ``<workdir>/.winnow.lock`` is held with ``fcntl.flock`` for the whole
+run, so a second run stops at once (``WorkdirLockedError``) instead of deleting the first one's
+half-written stage.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
+import os
+import re
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from contract import schema as S
-from contract.errors import ConfigError, ConservationError
-from contract.operator import GlobalStage, Operator, Stage, StageContext, StageOutput
+from contract.errors import ConfigError, ConservationError, WorkdirLockedError
+from contract.operator import Chain, GlobalStage, Operator, Stage, StageContext, StageOutput
 from pipeline import __version__
 from pipeline.config import PipelineConfig, StageConfig, stable_json
 from pipeline.declarations import check_declarations, declaration
@@ -36,6 +51,15 @@ from pipeline.samples import pick_rejected, write_samples
 
 log = logging.getLogger("winnow")
 SUCCESS = "_SUCCESS"
+LOCK_FILE = ".winnow.lock"
+# The reader's behaviour version (the implicit read stage has no Stage class): bump it when the same
+# input files read differently.
+READ_VERSION = "1"
+# A note the runner adds to an exception raised while a stage runs (read by jobs/run_pipeline.py).
+STAGE_NOTE = "winnow stage: "
+# Files up to this size are hashed whole; larger ones by size, mtime and their first and last MiB.
+FULL_HASH_BYTES = 64 * 1024 * 1024
+EDGE_BYTES = 1024 * 1024
 
 
 def say(msg: str) -> None:
@@ -59,11 +83,223 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(stable_json(obj).encode()).hexdigest()
 
 
-def _read_success(d: Path) -> str | None:
+def _read_success(d: Path) -> tuple[str | None, dict[str, Any]]:
+    """(hash, basis) of a finished stage's ``_SUCCESS``; (None, {}) when absent or unreadable."""
     try:
-        return json.loads((d / SUCCESS).read_text())["hash"]
-    except (OSError, ValueError, KeyError):
-        return None
+        data = json.loads((d / SUCCESS).read_text())
+        return data["hash"], data.get("basis") or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, {}
+
+
+# -- what a stage hash covers -------------------------------------------------------------------
+def _file_print(f: Path) -> dict[str, Any]:
+    st = f.stat()
+    h = hashlib.sha256()
+    with open(f, "rb") as fh:
+        if st.st_size <= FULL_HASH_BYTES:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+            how = "sha256"
+        else:
+            h.update(fh.read(EDGE_BYTES))
+            fh.seek(st.st_size - EDGE_BYTES)
+            h.update(fh.read(EDGE_BYTES))
+            how = "sha256_first_last_mib"
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, how: h.hexdigest()}
+
+
+def file_fingerprint(path: str | Path) -> dict[str, Any]:
+    """Content fingerprint of a file or of every file under a directory: size, mtime and a SHA-256
+    (of the whole file up to 64 MiB, else of its first and last MiB). A missing path is recorded as
+    missing, so it appearing later changes the fingerprint."""
+    p = Path(path)
+    if p.is_file():
+        return {"path": str(path), **_file_print(p)}
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file())
+        return {"path": str(path), "files": {f.relative_to(p).as_posix(): _file_print(f) for f in files}}
+    return {"path": str(path), "missing": True}
+
+
+def _stable(obj: Any) -> Any:
+    """``obj`` as plain JSON values that serialise the same way on every run (sets sorted, tuples
+    as lists, paths as strings, numpy scalars as numbers, no memory addresses)."""
+    if isinstance(obj, dict):
+        return {str(k): _stable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_stable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted((_stable(v) for v in obj), key=stable_json)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        try:
+            return _stable(obj.item())
+        except (TypeError, ValueError):
+            pass
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", str(obj))
+
+
+def stage_behaviour(stage: Stage) -> dict[str, Any]:
+    """The stage's code identity: class and behaviour ``version`` (a chain's members' too)."""
+    out: dict[str, Any] = {"class": f"{type(stage).__module__}.{type(stage).__qualname__}",
+                           "version": str(stage.version)}
+    if isinstance(stage, Chain):
+        out["members"] = [stage_behaviour(op) for op in stage.operators]
+    return out
+
+
+def stage_basis(st: StageConfig, stage: Stage, seed: int, where: str = "") -> dict[str, Any]:
+    """Everything a stage's output depends on besides its input documents (the previous stage)."""
+    try:
+        files = list(stage.input_files())
+    except Exception as e:  # e.g. a model package that is not installed
+        raise ConfigError(f"{where}cannot list the files stage {st.stage!r} reads: {e}") from None
+    return {
+        "stage": st.stage,
+        "code": stage_behaviour(stage),
+        "params": _stable(stage.params()),
+        "seed": seed,
+        "input_files": [file_fingerprint(f) for f in files],
+    }
+
+
+def why_rerun(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What changed between a finished stage's hash basis and this run's, in a few words."""
+    if not old:
+        return "its hash changed"
+    what = []
+    if old.get("prev") != new.get("prev"):
+        what.append("an earlier stage changed")
+    if old.get("code") != new.get("code") or old.get("stage") != new.get("stage"):
+        what.append("stage code version changed")
+    if old.get("params") != new.get("params"):
+        keys = sorted(k for k in {*(old.get("params") or {}), *(new.get("params") or {})}
+                      if (old.get("params") or {}).get(k) != (new.get("params") or {}).get(k))
+        what.append(f"params changed ({', '.join(keys[:4])})")
+    if old.get("seed") != new.get("seed"):
+        what.append("seed changed")
+    old_files = {f["path"]: f for f in old.get("input_files") or []}
+    changed = [f["path"] for f in new.get("input_files") or [] if old_files.get(f["path"]) != f]
+    if changed:
+        what.append(f"input files changed ({', '.join(changed[:3])})")
+    if old.get("read") != new.get("read") or old.get("read_version") != new.get("read_version"):
+        what.append("input documents or reader changed")
+    return "; ".join(what) or "hash changed"
+
+
+# -- one run per workdir ------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "holder unknown"
+    out = f"pid {holder.get('pid')} on host {holder.get('host')}"
+    if holder.get("started"):
+        out += f", started {holder['started']}"
+    if holder.get("config"):
+        out += f", config {holder['config']}"
+    return out
+
+
+class WorkdirLock:
+    """An advisory lock on ``<workdir>/.winnow.lock`` (``fcntl.flock``) that names its holder.
+
+    A second run in the same workdir gets ``WorkdirLockedError`` naming the holder. The kernel drops
+    the lock of a killed run; a lock file still naming a run that is gone is taken over with a warning.
+    Where the file system has no ``flock`` (some network mounts), the holder's pid decides: a dead
+    process on this host is taken over, anything else refuses."""
+
+    def __init__(self, workdir: str | Path, config_file: str = ""):
+        self.workdir = Path(workdir)
+        self.path = self.workdir / LOCK_FILE
+        self.config_file = config_file
+        self._fh = None
+
+    def _holder(self, fh) -> dict[str, Any]:
+        try:
+            fh.seek(0)
+            text = fh.read()
+            return json.loads(text) if text.strip() else {}
+        except (OSError, ValueError):
+            return {"host": "?", "pid": "?"}
+
+    def _refuse(self, holder: dict[str, Any]) -> WorkdirLockedError:
+        return WorkdirLockedError(
+            f"workdir {self.workdir} is in use by another run ({_describe(holder)}): wait for it to finish "
+            f"or stop it (two runs in one workdir destroy each other's stages; lock file {self.path})")
+
+    def acquire(self) -> WorkdirLock:
+        if self.workdir.exists() and not self.workdir.is_dir():
+            raise ConfigError(f"workdir {self.workdir} exists and is not a directory")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fh = os.fdopen(fd, "r+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._refuse(self._holder(fh)) from None
+            except OSError as e:
+                if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                self._without_flock(self._holder(fh))
+            else:
+                previous = self._holder(fh)
+                if previous:
+                    say(f"warning: taking over {self.path} from a run that is gone ({_describe(previous)})")
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "config": self.config_file}) + "\n")
+            fh.flush()
+        except BaseException:
+            fh.close()
+            raise
+        self._fh = fh
+        return self
+
+    def _without_flock(self, holder: dict[str, Any]) -> None:
+        if not holder:
+            return
+        same_host = holder.get("host") == socket.gethostname()
+        pid = holder.get("pid")
+        if same_host and isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid):
+            say(f"warning: taking over the stale lock {self.path} of a dead process ({_describe(holder)})")
+            return
+        raise self._refuse(holder)
+
+    def release(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is None:
+            return
+        try:
+            fh.seek(0)
+            fh.truncate()  # an empty lock file: the run ended cleanly
+            fh.flush()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        except OSError:
+            pass
+        finally:
+            fh.close()
+
+    def __enter__(self) -> WorkdirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 class PipelineRunner:
@@ -80,41 +316,62 @@ class PipelineRunner:
     @property
     def spark(self):
         if self._spark is None:
-            from pipeline.spark import get_spark
+            from pyspark.sql import SparkSession
 
-            self._spark = get_spark(self.config.spark)
+            from pipeline.spark import get_spark, launched_by_spark_submit
+
+            log_file = None
+            if SparkSession.getActiveSession() is None and not launched_by_spark_submit():
+                log_file = self.workdir / "logs" / f"spark-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            self._spark = get_spark(self.config.spark, log_file=log_file)
+            sc = self._spark.sparkContext
+            say(f"Spark {self._spark.version} master {sc.master}" + (f", Spark log: {log_file}" if log_file else ""))
         return self._spark
 
     # -- the pipeline ---------------------------------------------------------------------------
     def run(self) -> list[StageResult]:
+        with WorkdirLock(self.workdir, self.config.source_file):
+            return self._run_locked()
+
+    def _run_locked(self) -> list[StageResult]:
         from pipeline.io import input_fingerprint, list_input_files
 
         cfg = self.config
-        self.workdir.mkdir(parents=True, exist_ok=True)
         files = list_input_files(cfg.input.paths, cfg.input.format)
         stage_dirs: dict[str, Path] = {}
         results: list[StageResult] = []
-        prev_hash = _hash({"version": __version__, "read": input_fingerprint(files, cfg.input),
-                           "batch": cfg.spark.arrow_batch_size})
         plan: list[tuple[int, StageConfig | None]] = [(1, None)] + [(i + 2, s) for i, s in enumerate(cfg.stages)]
-        # Every stage is built (parameters checked) before the first one runs: a typo in the last
-        # stage's parameters must not cost the hours of the stages before it.
+        # Every stage is built (parameters checked) and its hash basis taken before the first one
+        # runs: a typo in the last stage's parameters, or a model file it cannot find, must not cost
+        # the hours of the stages before it.
         built = {i + 2: self._build(i, st) for i, st in enumerate(cfg.stages)}
+        bases: dict[int, dict[str, Any]] = {1: {"winnow": __version__, "read_version": READ_VERSION,
+                                                "read": input_fingerprint(files, cfg.input),
+                                                "batch": cfg.spark.arrow_batch_size}}
+        for i, st in enumerate(cfg.stages):
+            where = f"{cfg.source_file}: stages[{i}] ({st.name}): "
+            bases[i + 2] = stage_basis(st, built[i + 2], cfg.seed, where)
+            if st.name == self.until:
+                break
         declared_fields: dict[str, dict[str, Any]] = {}
         say(f"pipeline {cfg.name!r}: {len(files)} input file(s), {len(plan)} stage(s), workdir {self.workdir}")
+        prev_hash = ""
         for index, st in plan:
             name = "read" if st is None else st.name
-            if st is not None:
-                prev_hash = _hash({"prev": prev_hash, "stage": st.stage, "params": st.params,
-                                   "seed": cfg.seed, "version": __version__})
+            # a stage's hash chains the previous one's: a change re-runs it and every later stage
+            basis = bases[index] if st is None else {"prev": prev_hash, **bases[index]}
+            prev_hash = _hash(basis)
             final = self.workdir / stage_dirname(index, name)
-            if not self.force and _read_success(final) == prev_hash:
+            done_hash, done_basis = _read_success(final)
+            if not self.force and done_hash == prev_hash:
                 stats = json.loads((final / "stats.json").read_text())
                 say(f"{final.name}: up to date, skipped ({stats['docs_kept']:,} kept)")
                 results.append(StageResult(name, final, True, stats))
             else:
+                if done_hash is not None and not self.force:
+                    say(f"{final.name}: re-running: {why_rerun(done_basis, basis)}")
                 results.append(self._run_stage(index, st, built.get(index), final, prev_hash, stage_dirs,
-                                               declared_fields))
+                                               declared_fields, basis))
             for f in (results[-1].stats.get("declared") or {}).get("fields") or []:
                 declared_fields[f["name"]] = f
             stage_dirs[name] = final
@@ -131,15 +388,24 @@ class PipelineRunner:
         return stage
 
     def _run_stage(self, index: int, st: StageConfig | None, stage: Stage | None, final: Path, stage_hash: str,
-                   stage_dirs: dict[str, Path], declared_fields: dict[str, dict[str, Any]]) -> StageResult:
+                   stage_dirs: dict[str, Path], declared_fields: dict[str, dict[str, Any]],
+                   basis: dict[str, Any]) -> StageResult:
         try:
-            return self._run_stage_unchecked(index, st, stage, final, stage_hash, stage_dirs, declared_fields)
+            return self._run_stage_unchecked(index, st, stage, final, stage_hash, stage_dirs, declared_fields,
+                                             basis)
         except Exception as e:
-            raise _winnow_error_from_worker(e) from e
+            err = _winnow_error_from_worker(e)
+            err.add_note(f"{STAGE_NOTE}{final.name}")
+            if err is e:
+                raise
+            raise err from e
+        except KeyboardInterrupt as e:
+            e.add_note(f"{STAGE_NOTE}{final.name}")
+            raise
 
     def _run_stage_unchecked(self, index: int, st: StageConfig | None, stage: Stage | None, final: Path,
                              stage_hash: str, stage_dirs: dict[str, Path],
-                             declared_fields: dict[str, dict[str, Any]]) -> StageResult:
+                             declared_fields: dict[str, dict[str, Any]], basis: dict[str, Any]) -> StageResult:
         from pyspark.sql import functions as F
 
         cfg = self.config
@@ -191,6 +457,9 @@ class PipelineRunner:
         stats = self._stats(tmp, name, index, metrics, params, stage_hash, t0, F, categorical,
                             declared["edge_sample_column"])
         stats["declared"] = declared
+        if st is not None:
+            stats["stage_version"] = basis["code"]
+            stats["input_files"] = basis["input_files"]
         docs_in = stats["docs_in"] if docs_in_expected is None else docs_in_expected
         if docs_in_expected is None:
             docs_in = int(metrics.get("records", 0))
@@ -202,7 +471,7 @@ class PipelineRunner:
             )
         self._write_samples(tmp)
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True, default=str))
-        (tmp / SUCCESS).write_text(json.dumps({"hash": stage_hash}))
+        (tmp / SUCCESS).write_text(json.dumps({"hash": stage_hash, "basis": basis}, default=str))
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)

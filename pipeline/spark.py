@@ -1,14 +1,23 @@
 """The Spark session factory.
 
-Embedded ``local[*]`` by default; under ``spark-submit`` the master it was given wins; a master in
-the pipeline config wins over the default. Settings are sized for a small machine (2 cores,
-24 GiB) and are all overridable with ``spark.conf`` in the pipeline YAML.
+Which master, which settings (``session_settings``):
+
+* **embedded** (``python -m jobs.run_pipeline``, ``winnow run``): the config's ``spark.master``
+  (or ``--master``), else ``local[*]``; Winnow's defaults, overridden by the config's ``spark.conf``.
+* **under spark-submit**: what spark-submit gave the JVM wins: its ``--master`` (or ``--conf
+  spark.master=...``, or spark-defaults.conf) and every ``--conf`` it was given. The config's master is
+  not used (a note says so when it differs); Winnow's defaults and the config's ``spark.conf`` only fill
+  settings spark-submit left unset. So a config written for a laptop (``master: local[*]``) runs on
+  the cluster it is submitted to.
+
+Settings are sized for a small machine (2 cores, 24 GiB).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pipeline.config import SparkConfig
 
@@ -53,8 +62,58 @@ def default_conf(cfg: SparkConfig) -> dict[str, str]:
     }
 
 
-def get_spark(cfg: SparkConfig | None = None):
-    """Create (or return the active) SparkSession."""
+LOG4J2_TO_FILE = """\
+# Written by Winnow (pipeline/spark.py): the embedded Spark's log goes to a file, not the console.
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.append = true
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+logger.jetty.name = org.sparkproject.jetty
+logger.jetty.level = error
+"""
+
+
+def log_to_file_option(log_file: str | Path) -> str:
+    """A JVM option that sends log4j2 output to ``log_file`` (its settings file is written beside it)."""
+    log_file = Path(log_file).resolve()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    props = log_file.with_name(log_file.stem + ".log4j2.properties")
+    props.write_text(LOG4J2_TO_FILE.format(path=str(log_file).replace("\\", "/")), encoding="utf-8")
+    return f"-Dlog4j2.configurationFile={props}"
+
+
+def session_settings(cfg: SparkConfig, submitted: dict[str, str] | None) -> tuple[str | None, dict[str, str]]:
+    """(master to set on the builder, settings to set on the builder) for a new session.
+
+    ``submitted`` is None for an embedded run, else the settings spark-submit gave the JVM (its
+    ``--master`` is ``spark.master`` there). Under spark-submit the master is None (spark-submit's
+    stands) and no setting it gave is overridden."""
+    conf = {**default_conf(cfg), **{k: str(v) for k, v in cfg.conf.items()}}
+    conf_master = conf.pop("spark.master", None)
+    if submitted is None:
+        conf["spark.driver.memory"] = str(cfg.conf.get("spark.driver.memory", cfg.driver_memory))
+        return cfg.master or conf_master or "local[*]", conf
+    return None, {k: v for k, v in conf.items() if k not in submitted}
+
+
+def submitted_conf() -> dict[str, str]:
+    """The settings spark-submit gave the JVM (command line and spark-defaults.conf)."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM
+    return dict(SparkConf(loadDefaults=True).getAll())
+
+
+def get_spark(cfg: SparkConfig | None = None, log_file: str | Path | None = None):
+    """Create (or return the active) SparkSession; see the module docstring for what wins.
+
+    ``log_file``: an embedded run writes Spark's own log there instead of the console (where a failed
+    task's Java and Python tracebacks would bury the one line that matters). Under spark-submit the
+    driver's logging is spark-submit's (its log4j2.properties / --driver-java-options)."""
     from pyspark.sql import SparkSession
 
     cfg = cfg or SparkConfig()
@@ -63,17 +122,22 @@ def get_spark(cfg: SparkConfig | None = None):
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    submitted = submitted_conf() if launched_by_spark_submit() else None
+    master, conf = session_settings(cfg, submitted)
+    if submitted is None and log_file is not None:
+        key = "spark.driver.extraJavaOptions"
+        conf[key] = f"{conf.get(key, '')} {log_to_file_option(log_file)}".strip()
     builder = SparkSession.builder.appName(cfg.app_name)
-    if not launched_by_spark_submit():
-        master = cfg.master or "local[*]"
+    if master is not None:
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # embedded Spark needs no public address
         builder = builder.master(master)
-        builder = builder.config("spark.driver.memory", cfg.driver_memory)
-    elif cfg.master:
-        builder = builder.master(cfg.master)
-    for k, v in {**default_conf(cfg), **{k: str(v) for k, v in cfg.conf.items()}}.items():
+    for k, v in conf.items():
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("WINNOW_SPARK_LOG_LEVEL", "WARN"))
+    wanted = cfg.master or cfg.conf.get("spark.master")
+    if submitted is not None and wanted and wanted != spark.sparkContext.master:
+        print(f"[winnow] spark-submit's master {spark.sparkContext.master} is used; the config's "
+              f"spark.master {wanted} applies to embedded runs only", flush=True)
     return spark

@@ -239,8 +239,6 @@ def test_missing_input_path_is_a_one_line_input_error(spark, tmp_path):
         run_pipeline(cfg, spark=spark)
 
 
-@pytest.mark.xfail(strict=True, reason="needs pipeline/runner.py: it creates the workdir before any check "
-                                       "(owned by another engineer; see the hardening issue)")
 def test_workdir_that_is_a_file_is_a_one_line_error(spark, tmp_path):
     from contract.errors import WinnowError
 

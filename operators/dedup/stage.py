@@ -203,6 +203,10 @@ class DedupStage(GlobalStage):
         self.signer_config().validate()
         self._bands = self.bands_rows()
 
+    def input_files(self) -> list[str]:
+        """The reference signature directories matched against (their content is in the stage hash)."""
+        return list(self.reference_signatures)
+
     # -- configuration -------------------------------------------------------------------------
     def signer_config(self) -> SignerConfig:
         return SignerConfig(num_perm=self.num_perm, seed=self.seed, scheme=self.scheme, hash=self.hash,

@@ -63,6 +63,9 @@ class Blacklist(RuleFilter):
         self._re2 = "(?i)" + "|".join(re.escape(t) for t in ordered) if ordered else None
         self._py = re.compile("|".join(re.escape(t) for t in ordered), re.IGNORECASE) if ordered else None
 
+    def input_files(self) -> list[str]:
+        return [self.blacklist_file]
+
     def detail(self, text: str, hits: int) -> str:
         cats: dict[str, int] = {}
         for m in self._py.finditer(text):

@@ -104,6 +104,10 @@ class TokenizeStage(GlobalStage):
         self.recipe = recipe
         self.seed = seed
 
+    def input_files(self) -> list[str]:
+        """The given tokenizer (file or directory); a tokenizer trained here comes from the input."""
+        return [self.tokenizer] if self.tokenizer else []
+
     # -- Spark ------------------------------------------------------------------------------------
     def run(self, df, ctx) -> StageOutput:
         started = time.time()
