@@ -167,3 +167,158 @@ def test_mixed_technical_article_is_chinese_and_kept():
     # the Chinese rules looked at it, the English ones did not
     assert res.metrics["docs_checked/zh_quality"] == 1
     assert res.metrics["docs_checked/gopher_quality"] == 0
+
+
+# --- Traditional Chinese (issue 15) ------------------------------------------------------------------
+# The zh-TW twins are made with OpenCC from real documents of the bundled sample: s2t (characters),
+# s2twp (characters and Taiwan vocabulary: 软件 -> 軟體, 信息 -> 資訊). The sample also holds real
+# Traditional text (classical poems among the fortunes).
+
+import functools  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import opencc  # noqa: E402
+import pytest  # noqa: E402
+
+from contract import schema as S  # noqa: E402
+from contract.metrics import undeclared  # noqa: E402
+from contract.textstats import han_scripts  # noqa: E402
+
+SAMPLE_ZH = Path(__file__).resolve().parents[1] / "data" / "sample" / "zh.jsonl.gz"
+
+
+@functools.cache
+def sample_zh():
+    with gzip.open(SAMPLE_ZH, "rt", encoding="utf-8") as f:
+        return tuple(json.loads(line) for line in f)
+
+
+@functools.cache
+def converter(config):
+    return opencc.OpenCC(config)
+
+
+def twin(text, config):
+    return converter(config).convert(text)
+
+
+def real_paragraphs(n):
+    """Paragraphs (lines) of the sample's Chinese documents with >= 60 characters, >= 40 of them Han."""
+    out = []
+    for d in sample_zh():
+        for p in d["text"].split("\n"):
+            p = p.strip()
+            if len(p) >= 60 and sum("\u4e00" <= c <= "\u9fff" for c in p) >= 40:
+                out.append(p)
+    return out[:n]
+
+
+def news(n):
+    return [d["text"] for d in sample_zh() if d["source"] == "zh_peoples_daily_199801"][:n]
+
+
+def decisions(op, texts):
+    res = run_operator(op, make_table(texts, lang=["zh"] * len(texts)))
+    out = dict.fromkeys(res.kept.column("id").to_pylist())
+    for row in res.rejected.select(["id", "reject_reason"]).to_pylist():
+        out[row["id"]] = row["reject_reason"]
+    return [out[f"doc-{i}"] for i in range(len(texts))]
+
+
+def original_text_chain():
+    """The zh preset judging the original text, as before Traditional support."""
+    chain = build_filters("zh", zh_quality={"simplified_view": None}, zh_repetition={"simplified_view": None})
+    for op in chain.operators:
+        op.simplified_view = None
+    return chain
+
+
+def test_traditional_text_was_cut_into_single_characters_and_now_is_not():
+    assert reason(ChineseQuality(), "现代操作系统") == "zh_short_doc"  # (too short: a statistics check only)
+    hans, hant = "现代操作系统", twin("现代操作系统", "s2twp")
+    assert hant == "現代作業系統"
+    before = ChineseQuality(simplified_view=None)
+    assert float(before.stats(pa.array([hant]))["avg_word_length"][0]) < 1.2
+    assert float(ChineseQuality().stats(pa.array([hant]))["avg_word_length"][0]) == pytest.approx(
+        float(ChineseQuality().stats(pa.array([hans]))["avg_word_length"][0]))
+    # real articles: many of their zh-TW twins were rejected as "garbled"; now none is
+    arts = news(20)
+    tw = [twin(a, "s2twp") for a in arts]
+    assert decisions(ChineseQuality(), arts) == [None] * 20
+    assert decisions(before, tw).count("zh_low_avg_word_length") >= 3
+    assert decisions(ChineseQuality(), tw) == [None] * 20
+
+
+@pytest.mark.parametrize("config", ["s2t", "s2twp"])
+def test_same_paragraph_in_zh_cn_and_zh_tw_gets_the_same_decision(config):
+    paras = real_paragraphs(150)
+    assert len(paras) == 150
+    tw = [twin(p, config) for p in paras]
+    hans = decisions(build_filters("zh"), paras)
+    assert sum(r is None for r in hans) >= 100 and sum(r is not None for r in hans) >= 10  # both outcomes
+    assert decisions(build_filters("zh"), tw) == hans  # identical reasons, paragraph by paragraph
+    before = decisions(original_text_chain(), tw)
+    assert sum(a != b for a, b in zip(before, hans)) >= 50  # the defect: a third of them or more differed
+
+
+def test_real_traditional_text_gets_the_decision_of_its_simplified_twin():
+    docs = [d["text"] for d in sample_zh()]
+    script, _ = han_scripts(pa.array(docs))
+    real = [t for t, s in zip(docs, script) if s == "Hant"]
+    assert len(real) >= 3  # classical texts among the fortunes (詩經…)
+    simp = [twin(t, "t2s") for t in real]
+    assert decisions(build_filters("zh"), real) == decisions(build_filters("zh"), simp)
+    assert "zh_low_avg_word_length" in decisions(original_text_chain(), real)
+
+
+def test_blacklist_sees_traditional_spam():
+    news_item = ZH_CLEAN + "警方近日破获一起网络赌场案件，涉案的百家乐平台已被关闭。另一处时时彩窝点也被查处。"
+    tw = twin(news_item, "s2t")
+    assert reason(Blacklist(), news_item) == "blacklist_hits"
+    before = Blacklist()
+    before.simplified_view = None
+    assert reason(before, tw) is None  # 百家樂, 時時彩: no Simplified phrase matched
+    assert reason(Blacklist(), tw) == "blacklist_hits"
+
+
+def test_script_column_declared_and_metrics():
+    art = news(1)[0]
+    op = build_filters("mixed")
+    assert S.is_category(next(f for f in op.output_fields() if f.name == "script"))
+    res = run_operator(op, make_table([art, twin(art, "s2twp"), EN_CLEAN], lang=["zh", "zh", "en"]))
+    assert res.reasons() == []
+    assert res.kept.column("script").to_pylist() == ["Hans", "Hant", None]
+    assert res.kept.column("text").to_pylist()[1] == twin(art, "s2twp")  # kept text is not converted
+    assert res.metrics["script/zh_quality/Hans"] == 1 and res.metrics["script/zh_quality/Hant"] == 1
+    assert res.metrics["script_view/zh_quality"] == 1
+    assert undeclared(res.metrics, op.declared_metrics()) == []
+    # without a lang column (routed by script) and on rejected rows too
+    res = run_operator(build_filters("zh"), make_table([twin(ZH_SPAM, "s2t"), EN_CLEAN]))
+    assert res.rejected.column("script").to_pylist() == ["Hant"]
+    assert res.kept.column("script").to_pylist() == [None]
+    # English-only chains add no script column
+    assert not any(f.name == "script" for f in build_filters("en").output_fields())
+
+
+def test_convert_traditional_option():
+    art = news(1)[0]
+    tw = twin(art, "s2twp")
+    spam = twin(ZH_SPAM, "s2t")
+    assert run_operator(build_filters("zh"), make_table([tw], lang=["zh"])).kept.column("text").to_pylist() == [tw]
+    op = build_filters("zh", zh_repetition={"convert_traditional": True})  # the last Chinese rule
+    res = run_operator(op, make_table([tw, art, spam], lang=["zh"] * 3))
+    kept = res.kept.column("text").to_pylist()
+    assert kept[0] == twin(tw, "t2s") and kept[1] == art  # the view: OpenCC t2s by default
+    assert kept[0] != tw and han_scripts(pa.array([kept[0]]))[1][0] == 0  # no Traditional-only character left
+    assert res.kept.column("script").to_pylist() == ["Hant", "Hans"]  # the original script
+    assert res.rejected.column("text").to_pylist() == [spam]  # rejected rows keep the original
+    assert res.metrics["script_converted/zh_repetition"] == 1
+    assert undeclared(res.metrics, op.declared_metrics()) == []
+
+
+def test_simplified_view_validated():
+    with pytest.raises(ValueError):
+        ChineseQuality(simplified_view="s2t")
+    assert ChineseRepetition(simplified_view="t2s").simplified_view == "t2s"

@@ -10,6 +10,15 @@ rules, ``("zh",)`` for the Chinese ones, ``("*",)`` for all). The language of a 
 ``lang`` column (set by the langid stage); documents without one are routed by script: Chinese
 when Han characters are at least 30% of Han + Latin letters, else English. Documents of other
 languages pass a filter untouched.
+
+Han script: a filter that applies to Chinese (``zh`` or ``*`` among its languages) judges
+Traditional Chinese documents through their Simplified view (OpenCC ``simplified_view``, default
+``t2s``, converted once per document and worker), so the same paragraph written in zh-CN and zh-TW
+gets the same decision; it adds the ``script`` column (``Hans`` / ``Hant`` for Chinese documents,
+null otherwise; a value already set by an earlier filter is kept) and counts
+``script/<filter>/<script>`` and ``script_view/<filter>``. Kept rows carry their original text
+unless the filter rewrote it, or ``convert_traditional`` is set (kept Traditional documents leave
+the filter in Simplified).
 """
 
 from __future__ import annotations
@@ -23,7 +32,24 @@ import pyarrow.compute as pc
 from contract import schema as S
 from contract.langs import ZH_CODES
 from contract.operator import BatchResult, Operator, append_columns, split_batch
-from contract.textstats import format_stat, script_langs, texts_of
+from contract.textstats import (
+    DEFAULT_SIMPLIFIED_VIEW,
+    format_stat,
+    han_scripts,
+    script_langs,
+    simplified_view,
+    texts_of,
+)
+
+SCRIPT = "script"
+SIMPLIFIED_VIEWS = ("tw2sp", "t2s", "tw2s", "hk2s")  # OpenCC configurations that produce Simplified
+
+
+def check_simplified_view(view: str | None) -> str | None:
+    """``view`` when it is None or an OpenCC configuration that converts to Simplified."""
+    if view is not None and view not in SIMPLIFIED_VIEWS:
+        raise ValueError(f"simplified_view must be null or one of {', '.join(SIMPLIFIED_VIEWS)}, got {view!r}")
+    return view
 
 
 @dataclass
@@ -63,12 +89,31 @@ class RuleFilter(Operator):
 
     name = "rule"
     default_languages: tuple[str, ...] = ("en",)
+    # OpenCC configuration of the Simplified view Traditional Chinese documents are judged through
+    # (None: judge the original text). A filter that rewrites Chinese text sees the view too, and its
+    # rewrite of a Traditional document is Simplified.
+    simplified_view: str | None = DEFAULT_SIMPLIFIED_VIEW
+    # Kept Traditional Chinese documents leave this filter converted to Simplified.
+    convert_traditional: bool = False
 
     def __init__(self, languages: list[str] | tuple[str, ...] | None = None):
         self.languages = tuple(languages) if languages else self.default_languages
 
+    @property
+    def handles_chinese(self) -> bool:
+        return "zh" in self.languages or "*" in self.languages
+
+    def output_fields(self) -> list[pa.Field]:
+        return [S.category_field(SCRIPT)] if self.handles_chinese else []
+
     def declared_metrics(self) -> dict[str, str]:
-        return {"docs_checked/{filter}": "documents routed to each rule filter (by language)", **self.metrics}
+        out = {"docs_checked/{filter}": "documents routed to each rule filter (by language)"}
+        if self.handles_chinese:
+            out["script/{filter}/{script}"] = "Chinese documents routed to each filter, by script (Hans, Hant)"
+            out["script_view/{filter}"] = "Traditional Chinese documents a filter judged through their Simplified view"
+            if self.convert_traditional:
+                out["script_converted/{filter}"] = "kept Traditional Chinese documents converted to Simplified"
+        return {**out, **self.metrics}
 
     def decide(self, batch: pa.RecordBatch, texts: pa.Array) -> Decision:  # pragma: no cover
         raise NotImplementedError
@@ -79,17 +124,44 @@ class RuleFilter(Operator):
         langs = doc_languages(batch, texts)
         return np.isin(langs, np.array(self.languages, dtype=object))
 
+    def script_column(self, batch: pa.RecordBatch, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """``(script, traditional_chars)`` of every row: the ``script`` column (an existing value is
+        kept) for Chinese rows, and the Traditional-only characters of each Chinese row."""
+        is_zh = doc_languages(batch, texts) == "zh"
+        script, trad = han_scripts(texts, is_zh)
+        idx = batch.schema.get_field_index(SCRIPT)
+        if idx >= 0:
+            old = np.asarray(batch.column(idx).to_pylist(), dtype=object)
+            has = np.array([v is not None for v in old], dtype=bool)
+            script[has] = old[has]
+        return script, trad
+
     def process(self, batch: pa.RecordBatch) -> BatchResult:
         n = batch.num_rows
         texts = texts_of(batch)
         mask = self.route(batch, texts)
         n_routed = int(mask.sum())
         metrics = {f"docs_checked/{self.name}": float(n_routed)}
+        trad = None
+        if self.handles_chinese:
+            script, trad = self.script_column(batch, texts)
+            batch = append_columns(batch, {SCRIPT: pa.array(script.tolist(), pa.string())})
+            for v, c in zip(*np.unique(script[mask & (script != None)].astype(str), return_counts=True)):  # noqa: E711
+                metrics[f"script/{self.name}/{v}"] = float(c)
         if n_routed == 0:
             return BatchResult(batch, None, metrics)
         sub = batch if n_routed == n else batch.filter(pa.array(mask))
         sub_texts = texts if n_routed == n else texts.filter(pa.array(mask))
+        viewed = np.zeros(n_routed, bool)
+        original = sub_texts
+        if trad is not None and self.simplified_view:
+            viewed = trad[mask] > 0
+            if viewed.any():
+                sub_texts = simplified_view(sub_texts, trad[mask], self.simplified_view)
+                metrics[f"script_view/{self.name}"] = float(viewed.sum())
         dec = self.decide(sub, sub_texts)
+        if viewed.any():
+            dec = self._from_view(dec, original, sub_texts, viewed, metrics)
         reason_sub = np.full(n_routed, None, dtype=object)
         detail_sub = np.full(n_routed, None, dtype=object)
         for chk in dec.checks:
@@ -119,3 +191,22 @@ class RuleFilter(Operator):
             return BatchResult(batch, None, metrics)
         kept, rej = split_batch(batch, reasons.tolist(), details.tolist())
         return BatchResult(kept, rej, metrics)
+
+    def _from_view(self, dec: Decision, original: pa.Array, view: pa.Array, viewed: np.ndarray,
+                   metrics: dict[str, float]) -> Decision:
+        """Map a decision made on the Simplified view back to the original rows: a viewed row the
+        filter did not rewrite keeps its original text, unless ``convert_traditional`` is set."""
+        if dec.new_text is None and not self.convert_traditional:
+            return dec
+        new = np.asarray((dec.new_text if dec.new_text is not None else view).to_pylist(), dtype=object)
+        orig = np.asarray(original.to_pylist(), dtype=object)
+        seen = np.asarray(view.to_pylist(), dtype=object)
+        unchanged = viewed & (new == seen)
+        if self.convert_traditional:
+            rejected = np.zeros(len(viewed), bool)
+            for chk in dec.checks:
+                rejected |= np.asarray(chk.fail, dtype=bool)
+            metrics[f"script_converted/{self.name}"] = float((viewed & ~rejected).sum())
+        else:
+            new[unchanged] = orig[unchanged]
+        return Decision(dec.checks, pa.array(new.tolist(), pa.string()), dec.metrics)

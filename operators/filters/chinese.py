@@ -18,16 +18,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.textstats import (
+    DEFAULT_SIMPLIFIED_VIEW,
     HAN_RE2,
     URL_RE2,
     Segments,
     count_re,
+    han_variant_classes,
     lengths,
     ngram_repetition,
     safe_div,
+    simplified_view,
     split_lines,
 )
-from operators.filters.base import Check, Decision, RuleFilter
+from operators.filters.base import Check, Decision, RuleFilter, check_simplified_view
 from operators.filters.gopher import (
     DEFAULT_DUP_NGRAMS,
     DEFAULT_TOP_NGRAMS,
@@ -91,7 +94,14 @@ def segment(texts: list[str], max_chars: int, hmm: bool) -> list[list[str]]:
     return out
 
 
-def word_segments(texts: pa.Array, max_chars: int, hmm: bool) -> Segments:
+def word_segments(texts: pa.Array, max_chars: int, hmm: bool, view: str | None = DEFAULT_SIMPLIFIED_VIEW) -> Segments:
+    """jieba words of every text; a text with Traditional-only characters is segmented in its
+    Simplified view (OpenCC ``view``): jieba's dictionary is Simplified and cuts Traditional text into
+    single characters (現/代/作/業/系/統). RuleFilter.process already hands the Chinese rules the view;
+    this covers direct calls (``ChineseQuality.stats``)."""
+    if view:
+        trad = count_re(texts, han_variant_classes()[0])
+        texts = simplified_view(texts, trad, view)
     words = segment(texts.to_pylist(), max_chars, hmm)
     counts = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
     flat = pa.array([w for ws in words for w in ws], pa.string())
@@ -128,9 +138,17 @@ class ChineseQuality(RuleFilter):
       containing Han outside ``min_avg_word_length``..``max_avg_word_length`` (1.2..4.0); garbled or
       random-character text segments into single characters. Checked last, and jieba runs only on
       the documents that passed every other rule (it is the costly part).
+
+    Traditional Chinese is judged through its Simplified view (``simplified_view``: OpenCC ``t2s``,
+    characters and a few phrases; ``tw2sp``: Taiwan vocabulary too, 軟體 -> 软件, about twice the
+    conversion cost; None: the original text), so a zh-TW paragraph gets the decision of its zh-CN twin; ``convert_traditional``
+    (off) makes kept Traditional documents leave the filter in Simplified (the view's text; later
+    rules then see, and a row they reject keeps, the Simplified text: zh_repetition, last in the
+    presets, takes the same option). The ``script`` column (Hans / Hant) is added by every Chinese rule.
     """
 
     name = "zh_quality"
+    version = "2"  # 2: Traditional Chinese judged through its Simplified view
     default_languages = ("zh",)
 
     def __init__(
@@ -151,9 +169,13 @@ class ChineseQuality(RuleFilter):
         min_lines_for_page_rules: int = 5,
         jieba_max_chars: int = 5_000,
         jieba_hmm: bool = False,
+        simplified_view: str | None = DEFAULT_SIMPLIFIED_VIEW,
+        convert_traditional: bool = False,
         languages: list[str] | None = None,
     ):
         super().__init__(languages)
+        self.simplified_view = check_simplified_view(simplified_view)
+        self.convert_traditional = convert_traditional
         self.min_chars = min_chars
         self.max_chars = max_chars
         self.min_cjk_ratio = min_cjk_ratio
@@ -228,7 +250,7 @@ class ChineseQuality(RuleFilter):
         if not sel.any():
             return out
         sub = texts if sel.all() else texts.filter(pa.array(sel))
-        words = word_segments(sub, self.jieba_max_chars, self.jieba_hmm)
+        words = word_segments(sub, self.jieba_max_chars, self.jieba_hmm, self.simplified_view)
         whan = count_re(words.values, HAN_RE2) if len(words.values) else np.zeros(0, np.int64)
         is_zh = whan > 0
         out["avg_word_length"][sel] = safe_div(words.sum(whan), words.sum(is_zh))
@@ -281,9 +303,14 @@ class ChineseRepetition(GopherRepetition):
       0.15..0.10
     - ``zh_dup_char_{n}_gram``: characters inside repeated character n-grams (whitespace removed)
       > threshold, default n=10 at 0.3 (``char_dup_n_grams``)
+
+    Traditional Chinese is measured in its Simplified view (``simplified_view``, as zh_quality);
+    ``convert_traditional`` as zh_quality's. Set it on the last Chinese rule of a chain (zh_repetition
+    in the zh and mixed presets): a document a later rule rejects keeps its original text then.
     """
 
     name = "zh_repetition"
+    version = "2"  # 2: Traditional Chinese measured in its Simplified view
     default_languages = ("zh",)
 
     def __init__(
@@ -292,13 +319,17 @@ class ChineseRepetition(GopherRepetition):
         dup_para_char_frac: float | None = 0.2,
         dup_line_frac: float | None = 0.3,
         dup_line_char_frac: float | None = 0.2,
-        top_n_grams=DEFAULT_TOP_NGRAMS,
-        dup_n_grams=DEFAULT_DUP_NGRAMS,
-        char_dup_n_grams=((10, 0.3),),
+        top_n_grams: list[tuple[int, float]] | tuple[tuple[int, float], ...] | dict[int, float] = DEFAULT_TOP_NGRAMS,
+        dup_n_grams: list[tuple[int, float]] | tuple[tuple[int, float], ...] | dict[int, float] = DEFAULT_DUP_NGRAMS,
+        char_dup_n_grams: list[tuple[int, float]] | tuple[tuple[int, float], ...] | dict[int, float] = ((10, 0.3),),
         jieba_max_chars: int = 5_000,
         jieba_hmm: bool = False,
+        simplified_view: str | None = DEFAULT_SIMPLIFIED_VIEW,
+        convert_traditional: bool = False,
         languages: list[str] | None = None,
     ):
+        self.simplified_view = check_simplified_view(simplified_view)
+        self.convert_traditional = convert_traditional
         super().__init__(dup_para_frac, dup_para_char_frac, dup_line_frac, dup_line_char_frac,
                          top_n_grams, dup_n_grams, languages)
         self.char_dup_n_grams = _pairs(char_dup_n_grams)
@@ -311,7 +342,7 @@ class ChineseRepetition(GopherRepetition):
 
     def decide(self, batch: pa.RecordBatch, texts: pa.Array) -> Decision:
         if self.top_n_grams or self.dup_n_grams:
-            words = word_segments(texts, self.jieba_max_chars, self.jieba_hmm)
+            words = word_segments(texts, self.jieba_max_chars, self.jieba_hmm, self.simplified_view)
             # Punctuation-only tokens do not count as words.
             is_word = np.asarray(
                 pc.match_substring_regex(words.values, r"[\pL\pN]").to_numpy(zero_copy_only=False), bool
