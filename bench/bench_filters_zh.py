@@ -32,12 +32,13 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+
+from data.build_sample import sections  # the sample builder's cut at blank lines
 
 SEED = 20261129
 # file -> (how many documents, how to cut them)
@@ -54,18 +55,6 @@ ZH_FILES: dict[str, tuple[int, str]] = {
     "zh_fortunes_chinese": (150, "whole"),
 }
 MAX_CHARS = 4000
-
-
-def _sections(text: str, target: int = 2500) -> list[str]:
-    out, cur = [], ""
-    for para in re.split(r"\n\s*\n", text):
-        if len(cur) + len(para) > target and cur:
-            out.append(cur.strip())
-            cur = ""
-        cur += para + "\n\n"
-    if cur.strip():
-        out.append(cur.strip())
-    return out
 
 
 def load_slice(corpora: Path, scale: float = 1.0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -86,7 +75,7 @@ def load_slice(corpora: Path, scale: float = 1.0) -> tuple[list[tuple[str, str]]
         if how == "articles":  # one sentence per record -> 12-sentence articles
             texts = ["\n".join(texts[i:i + 12]) for i in range(0, len(texts), 12)]
         elif how == "sections":
-            texts = [s for t in texts for s in _sections(t)]
+            texts = [s for t in texts for s in sections(t)]
         texts = [t[:MAX_CHARS] for t in texts if t.strip()]
         k = max(1, int(n * scale))
         docs += [(name, t) for t in (rng.sample(texts, k) if len(texts) > k else texts)]

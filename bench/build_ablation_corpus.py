@@ -34,6 +34,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from data.build_sample import sections  # the sample builder's cut at blank lines
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20260514
 VERSION = 1
@@ -118,18 +120,6 @@ def _cut(text: str, limit: int) -> str:
     return head.strip()
 
 
-def _sections(text: str, target: int = 2500) -> list[str]:
-    out, cur = [], ""
-    for para in re.split(r"\n\s*\n", text):
-        if len(cur) + len(para) > target and cur:
-            out.append(cur.strip())
-            cur = ""
-        cur += para + "\n\n"
-    if cur.strip():
-        out.append(cur.strip())
-    return out
-
-
 def candidates(corpora: Path | None, name: str, how: str) -> list[dict[str, Any]]:
     """Every document of one corpus file, cut as asked (from ../shared/corpora), or the bundled
     sample's documents of that source (already cut)."""
@@ -146,7 +136,7 @@ def candidates(corpora: Path | None, name: str, how: str) -> list[dict[str, Any]
                for i in range(0, len(recs), 12)]
     elif how == "sections":
         out = [{"id": f"{r['id']}#s{j}", "text": s, "license": r.get("license", lic)}
-               for r in recs for j, s in enumerate(_sections(r["text"]))]
+               for r in recs for j, s in enumerate(sections(r["text"]))]
     else:
         out = [{"id": r["id"], "text": r["text"], "license": r.get("license", lic)} for r in recs]
     return [d for d in out if d["text"].strip()]
