@@ -37,6 +37,7 @@ from contract.textstats import (
     format_stat,
     han_scripts,
     script_langs,
+    simplified_texts,
     simplified_view,
     texts_of,
 )
@@ -95,6 +96,9 @@ class RuleFilter(Operator):
     simplified_view: str | None = DEFAULT_SIMPLIFIED_VIEW
     # Kept Traditional Chinese documents leave this filter converted to Simplified.
     convert_traditional: bool = False
+    # The filter converts what it needs itself (ChineseQuality: only the text jieba reads, of the
+    # documents that passed its cheaper, script-independent rules); ``decide`` gets the original text.
+    view_in_decide: bool = False
 
     def __init__(self, languages: list[str] | tuple[str, ...] | None = None):
         self.languages = tuple(languages) if languages else self.default_languages
@@ -157,10 +161,11 @@ class RuleFilter(Operator):
         if trad is not None and self.simplified_view:
             viewed = trad[mask] > 0
             if viewed.any():
-                sub_texts = simplified_view(sub_texts, trad[mask], self.simplified_view)
                 metrics[f"script_view/{self.name}"] = float(viewed.sum())
+                if not self.view_in_decide:
+                    sub_texts = simplified_view(sub_texts, trad[mask], self.simplified_view)
         dec = self.decide(sub, sub_texts)
-        if viewed.any():
+        if viewed.any() and (dec.new_text is not None or self.convert_traditional):
             dec = self._from_view(dec, original, sub_texts, viewed, metrics)
         reason_sub = np.full(n_routed, None, dtype=object)
         detail_sub = np.full(n_routed, None, dtype=object)
@@ -192,21 +197,23 @@ class RuleFilter(Operator):
         kept, rej = split_batch(batch, reasons.tolist(), details.tolist())
         return BatchResult(kept, rej, metrics)
 
-    def _from_view(self, dec: Decision, original: pa.Array, view: pa.Array, viewed: np.ndarray,
+    def _from_view(self, dec: Decision, original: pa.Array, seen: pa.Array, viewed: np.ndarray,
                    metrics: dict[str, float]) -> Decision:
-        """Map a decision made on the Simplified view back to the original rows: a viewed row the
-        filter did not rewrite keeps its original text, unless ``convert_traditional`` is set."""
-        if dec.new_text is None and not self.convert_traditional:
-            return dec
-        new = np.asarray((dec.new_text if dec.new_text is not None else view).to_pylist(), dtype=object)
+        """The text of the rows after a decision made on the Simplified view: a viewed row the filter
+        did not rewrite keeps its original text; with ``convert_traditional`` a kept viewed row
+        leaves in Simplified."""
         orig = np.asarray(original.to_pylist(), dtype=object)
-        seen = np.asarray(view.to_pylist(), dtype=object)
-        unchanged = viewed & (new == seen)
+        new = np.asarray(dec.new_text.to_pylist(), dtype=object) if dec.new_text is not None else orig.copy()
+        seen_vals = np.asarray(seen.to_pylist(), dtype=object)
+        unchanged = viewed & (new == seen_vals)
+        new[unchanged] = orig[unchanged]
         if self.convert_traditional:
             rejected = np.zeros(len(viewed), bool)
             for chk in dec.checks:
                 rejected |= np.asarray(chk.fail, dtype=bool)
-            metrics[f"script_converted/{self.name}"] = float((viewed & ~rejected).sum())
-        else:
-            new[unchanged] = orig[unchanged]
+            convert = viewed & ~rejected & (new == orig)
+            if convert.any():
+                idx = np.nonzero(convert)[0]
+                new[idx] = simplified_texts(orig[idx].tolist(), self.simplified_view)
+            metrics[f"script_converted/{self.name}"] = float(convert.sum())
         return Decision(dec.checks, pa.array(new.tolist(), pa.string()), dec.metrics)

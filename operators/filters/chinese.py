@@ -100,6 +100,7 @@ def word_segments(texts: pa.Array, max_chars: int, hmm: bool, view: str | None =
     single characters (現/代/作/業/系/統). RuleFilter.process already hands the Chinese rules the view;
     this covers direct calls (``ChineseQuality.stats``)."""
     if view:
+        texts = pc.utf8_slice_codeunits(texts, 0, max_chars)  # convert only what jieba reads
         trad = count_re(texts, han_variant_classes()[0])
         texts = simplified_view(texts, trad, view)
     words = segment(texts.to_pylist(), max_chars, hmm)
@@ -150,6 +151,9 @@ class ChineseQuality(RuleFilter):
     name = "zh_quality"
     version = "2"  # 2: Traditional Chinese judged through its Simplified view
     default_languages = ("zh",)
+    # Only jieba's statistics depend on the script: the view is made in ``_word_stats``, for the
+    # documents that passed every cheaper rule and only for the characters jieba reads.
+    view_in_decide = True
 
     def __init__(
         self,
