@@ -109,9 +109,11 @@ def nfkc_safe(text: str) -> str:
 # its regex matches, its line-shape condition (``shape``) holds and, for patterns with
 # ``keep_sentences``, the line does not read as a sentence (:func:`reads_as_sentence`): keywords
 # alone never remove an article sentence that mentions them. Chinese keywords are written in
-# Simplified; the Traditional spellings (OpenCC s2t, s2tw, s2twp, s2hk) are added when the pattern
-# is built, so zh-TW / zh-HK pages lose the same furniture. ``hint`` is an RE2 regex that finds,
-# for a whole batch at once, the documents that may hold such a line (only those go through Python).
+# Simplified; their Traditional, Taiwan and Hong Kong spellings are added when the pattern is built
+# (:func:`zh_regex`, from OpenCC's dictionary files), so zh-TW / zh-HK pages lose the same
+# furniture. ``hint`` is an RE2 regex (a necessary condition: keywords or separators) that finds,
+# for a whole batch at once, the documents and then the lines that may hold such a line; Python
+# confirms only those.
 
 _HAN_PY = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_CHAR = re.compile(f"[{_HAN_PY}]")

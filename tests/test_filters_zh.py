@@ -310,7 +310,7 @@ def test_convert_traditional_option():
     op = build_filters("zh", zh_repetition={"convert_traditional": True})  # the last Chinese rule
     res = run_operator(op, make_table([tw, art, spam], lang=["zh"] * 3))
     kept = res.kept.column("text").to_pylist()
-    assert kept[0] == twin(tw, "t2s") and kept[1] == art  # the view: OpenCC t2s by default
+    assert kept[0] == twin(tw, "tw2sp") and kept[1] == art  # the view: OpenCC tw2sp by default
     assert kept[0] != tw and han_scripts(pa.array([kept[0]]))[1][0] == 0  # no Traditional-only character left
     assert res.kept.column("script").to_pylist() == ["Hant", "Hans"]  # the original script
     assert res.rejected.column("text").to_pylist() == [spam]  # rejected rows keep the original
@@ -322,3 +322,18 @@ def test_simplified_view_validated():
     with pytest.raises(ValueError):
         ChineseQuality(simplified_view="s2t")
     assert ChineseRepetition(simplified_view="t2s").simplified_view == "t2s"
+
+
+@pytest.mark.parametrize("config", ["t2s", "tw2sp", "hk2s"])
+def test_dictionary_converter_gives_opencc_output(config):
+    """The view is converted by DictionaryConverter (OpenCC's dictionaries, a faster engine): its
+    output must be OpenCC's, character for character."""
+    from contract.textstats import DictionaryConverter
+
+    docs = [d["text"] for d in sample_zh()][::4]
+    texts = [twin(t, c) for c in ("s2t", "s2twp", "s2hk") for t in docs[:80]]
+    script, _ = han_scripts(pa.array([d["text"] for d in sample_zh()]))
+    texts += [d["text"] for d, s in zip(sample_zh(), script) if s == "Hant"]
+    ref = converter(config)
+    fast = DictionaryConverter(config)
+    assert [fast.convert(t) for t in texts] == [ref.convert(t) for t in texts]

@@ -13,7 +13,7 @@ languages pass a filter untouched.
 
 Han script: a filter that applies to Chinese (``zh`` or ``*`` among its languages) judges
 Traditional Chinese documents through their Simplified view (OpenCC ``simplified_view``, default
-``t2s``, converted once per document and worker), so the same paragraph written in zh-CN and zh-TW
+``tw2sp``, converted once per document and worker), so the same paragraph written in zh-CN and zh-TW
 gets the same decision; it adds the ``script`` column (``Hans`` / ``Hant`` for Chinese documents,
 null otherwise; a value already set by an earlier filter is kept) and counts
 ``script/<filter>/<script>`` and ``script_view/<filter>``. Kept rows carry their original text

@@ -140,9 +140,9 @@ class ChineseQuality(RuleFilter):
       random-character text segments into single characters. Checked last, and jieba runs only on
       the documents that passed every other rule (it is the costly part).
 
-    Traditional Chinese is judged through its Simplified view (``simplified_view``: OpenCC ``t2s``,
-    characters and a few phrases; ``tw2sp``: Taiwan vocabulary too, 軟體 -> 软件, about twice the
-    conversion cost; None: the original text), so a zh-TW paragraph gets the decision of its zh-CN twin; ``convert_traditional``
+    Traditional Chinese is judged through its Simplified view (``simplified_view``: OpenCC ``tw2sp``,
+    characters and Taiwan vocabulary, 軟體 -> 软件; ``t2s``: characters and a few phrases; None: the
+    original text), so a zh-TW paragraph gets the decision of its zh-CN twin; ``convert_traditional``
     (off) makes kept Traditional documents leave the filter in Simplified (the view's text; later
     rules then see, and a row they reject keeps, the Simplified text: zh_repetition, last in the
     presets, takes the same option). The ``script`` column (Hans / Hant) is added by every Chinese rule.
