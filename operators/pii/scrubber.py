@@ -193,8 +193,25 @@ class PIIScrubber(Operator):
         return (pa.array(values, pa.string()), n) if n else (None, 0)
 
     def _scrub_strings(self, arr: pa.Array) -> tuple[pa.Array | None, int]:
+        return self._rewrite_flagged(arr, self._scrub_str)
+
+    def _scrub_metas(self, arr: pa.Array) -> tuple[pa.Array | None, int]:
+        # A backslash may hide a character from the trigger (JSON's \u0040 is "@"): decode those rows too.
+        return self._rewrite_flagged(arr, self._scrub_meta, extra="\\")
+
+    def _scrub_meta(self, value: str) -> str:
+        try:
+            obj = json.loads(value)
+        except ValueError:  # not JSON: scrub it as text
+            return self._scrub_str(value)
+        new_obj, changed = self._scrub_json(obj)
+        return json.dumps(new_obj, ensure_ascii=False) if changed else value
+
+    def _rewrite_flagged(self, arr: pa.Array, rewrite, extra: str | None = None) -> tuple[pa.Array | None, int]:
+        """(the column with ``rewrite`` applied to the non-empty rows a trigger flagged, rows changed);
+        (None, 0) when nothing changed."""
         arr = arr.cast(pa.string())
-        flagged = self._flagged(arr)
+        flagged = self._flagged(arr, extra=extra)
         if not flagged.any():
             return None, 0
         values = arr.to_pylist()
@@ -202,34 +219,10 @@ class PIIScrubber(Operator):
         for i in flagged.nonzero()[0]:
             v = values[i]
             if v:
-                new = self._scrub_str(v)
+                new = rewrite(v)
                 if new != v:
                     values[i] = new
                     n += 1
-        return (pa.array(values, pa.string()), n) if n else (None, 0)
-
-    def _scrub_metas(self, arr: pa.Array) -> tuple[pa.Array | None, int]:
-        arr = arr.cast(pa.string())
-        # A backslash may hide a character from the trigger (JSON's \u0040 is "@"): decode those rows too.
-        flagged = self._flagged(arr, extra="\\")
-        if not flagged.any():
-            return None, 0
-        values = arr.to_pylist()
-        n = 0
-        for i in flagged.nonzero()[0]:
-            v = values[i]
-            if not v:
-                continue
-            try:
-                obj = json.loads(v)
-            except ValueError:  # not JSON: scrub it as text
-                new = self._scrub_str(v)
-            else:
-                new_obj, changed = self._scrub_json(obj)
-                new = json.dumps(new_obj, ensure_ascii=False) if changed else v
-            if new != v:
-                values[i] = new
-                n += 1
         return (pa.array(values, pa.string()), n) if n else (None, 0)
 
     def _scrub_json(self, obj: Any) -> tuple[Any, bool]:
