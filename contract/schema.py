@@ -22,6 +22,13 @@ BASE_FIELDS: list[pa.Field] = [
 ]
 BASE_SCHEMA = pa.schema(BASE_FIELDS)
 
+# Document kind, set by the langid stage: "prose" or "code" (room for more). For code, ``lang`` is
+# ``code:<language>`` (``code:python``, ``code:c``...). Prose stages pass code through untouched.
+KIND = "kind"
+KIND_PROSE = "prose"
+KIND_CODE = "code"
+CODE_LANG_PREFIX = "code:"
+
 # Columns added by stages are declared by the stage that adds them (``Stage.output_fields``). A
 # low-cardinality string column worth counting per value in the report carries this metadata.
 CATEGORY = {b"winnow.role": b"category"}
