@@ -48,6 +48,7 @@ from pipeline.declarations import check_declarations, declaration
 from pipeline.io import READ_FIELDS, READ_METRICS
 from pipeline.registry import build_stage
 from pipeline.samples import pick_rejected, write_samples
+from redaction import scrub_text
 
 log = logging.getLogger("winnow")
 SUCCESS = "_SUCCESS"
@@ -529,6 +530,10 @@ class PipelineRunner:
                                          F.sum(F.length(F.coalesce(F.col(S.TEXT), F.lit("")))).alias("chars"))
 
         rows = [r.asDict() for r in agg(kept, F.lit("kept")).unionByName(agg(rej, F.col(S.REJECT_REASON))).collect()]
+        for r in rows:  # source names are file names before the PII stage: never write them raw
+            for c in group_cols:
+                if isinstance(r[c], str):
+                    r[c] = scrub_text(r[c])
         rows.sort(key=lambda r: tuple(str(r.get(c)) for c in (*group_cols, "outcome")))
         by_reason: dict[str, dict[str, int]] = {}
         docs_kept = chars_kept = 0
