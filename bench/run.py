@@ -7,6 +7,13 @@
 Each benchmark is a module ``bench/bench_<name>.py`` with ``run(ctx) -> dict``. Results land in
 ``bench/results/<name>.json`` and ``bench/results/summary.json``. Benchmarks read real text from
 ``../shared/corpora`` (or $WINNOW_CORPORA) and skip what needs it when it is absent.
+
+A benchmark's status is ``skipped`` when its result has a top-level ``"skipped": <why>``, ``missed``
+when any target it reports is false (a key named ``meets_target``, ``targets_met``, ``pass`` or
+ending in ``_met``/``_pass``, at any depth), ``error`` when it raised, else ``ok``. Parts of a result
+that were skipped (any string value starting with ``skipped``) are listed beside the status, so a
+side-by-side comparison that could not run its reference never reads as a pass. The exit code is
+non-zero when a benchmark errored or missed a target.
 """
 
 from __future__ import annotations
@@ -60,6 +67,40 @@ def available() -> list[str]:
     return sorted(p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py"))
 
 
+TARGET_KEYS = ("meets_target", "targets_met", "pass")
+
+
+def _walk(obj, path=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f"{path}[{i}]")
+    else:
+        yield path, obj
+
+
+def targets_of(result: dict) -> dict[str, bool]:
+    """Every target a result reports, by its path: ``{"dedup.meets_target": False, ...}``."""
+    out = {}
+    for path, v in _walk(result):
+        key = path.rsplit(".", 1)[-1]
+        if isinstance(v, bool) and (key in TARGET_KEYS or key.endswith(("_met", "_pass"))):
+            out[path] = v
+    return out
+
+
+def skipped_parts(result: dict) -> dict[str, str]:
+    return {p: v for p, v in _walk(result) if isinstance(v, str) and v.startswith("skipped")}
+
+
+def status_of(result: dict) -> str:
+    if isinstance(result.get("skipped"), str):
+        return "skipped"
+    return "missed" if not all(targets_of(result).values()) else "ok"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})")
@@ -77,17 +118,23 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         try:
             result = importlib.import_module(f"bench.bench_{name}").run(ctx)
-            status = "ok"
+            status = status_of(result)
         except Exception:
             result, status = {"error": traceback.format_exc()}, "error"
-            failed += 1
+        failed += status in ("error", "missed")
         record = {"name": name, "status": status, "seconds": round(time.time() - t0, 1),
-                  "machine": summary["machine"], "result": result}
+                  "load_avg": os.getloadavg(), "machine": summary["machine"],
+                  "targets": targets_of(result), "skipped_parts": skipped_parts(result), "result": result}
         (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2, default=str))
         summary["results"][name] = record
         print(f"[bench] {name}: {status} in {record['seconds']}s\n{json.dumps(result, indent=2, default=str)[:3000]}",
               flush=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    for name, rec in summary["results"].items():
+        missed = [p for p, ok in rec["targets"].items() if not ok]
+        extra = f" missed: {', '.join(missed)}" if missed else ""
+        extra += f" skipped parts: {', '.join(rec['skipped_parts'])}" if rec["skipped_parts"] else ""
+        print(f"[bench] {rec['status']:>7}  {name}{extra}")
     print(f"[bench] results in {out_dir}")
     return 1 if failed else 0
 
