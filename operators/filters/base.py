@@ -11,6 +11,11 @@ rules, ``("zh",)`` for the Chinese ones, ``("*",)`` for all). The language of a 
 when Han characters are at least 30% of Han + Latin letters, else English. Documents of other
 languages pass a filter untouched.
 
+Kind: every filter also declares the document kinds it judges (``kinds``: ``("prose",)`` for the prose
+rules, ``("code",)`` for the code rules of ``operators/filters/code.py``), read from the ``kind``
+column; a batch without that column, or a row with a null kind, is prose. So Gopher, C4, FineWeb and
+the Chinese rules never see source code, and the code rules never see prose.
+
 Han script: a filter that applies to Chinese (``zh`` or ``*`` among its languages) judges
 Traditional Chinese documents through their Simplified view (OpenCC ``simplified_view``, default
 ``tw2sp``, converted once per document and worker), so the same paragraph written in zh-CN and zh-TW
@@ -85,11 +90,22 @@ def doc_languages(batch: pa.RecordBatch, texts: pa.Array | None = None) -> np.nd
     return np.array(["zh" if v in ZH_CODES else v for v in langs], dtype=object)
 
 
+def doc_kinds(batch: pa.RecordBatch) -> np.ndarray:
+    """The document kind of every row: the ``kind`` column, ``prose`` where it is absent or null."""
+    idx = batch.schema.get_field_index(S.KIND)
+    if idx < 0:
+        return np.full(batch.num_rows, S.KIND_PROSE, dtype=object)
+    kinds = np.asarray(batch.column(idx).to_pylist(), dtype=object)
+    kinds[np.array([v is None or v == "" for v in kinds], dtype=bool)] = S.KIND_PROSE
+    return kinds
+
+
 class RuleFilter(Operator):
-    """A filter over a language-routed subset of every batch. Subclasses implement ``decide``."""
+    """A filter over a kind- and language-routed subset of every batch. Subclasses implement ``decide``."""
 
     name = "rule"
     default_languages: tuple[str, ...] = ("en",)
+    kinds: tuple[str, ...] = (S.KIND_PROSE,)  # document kinds the filter applies to (the ``kind`` column)
     # OpenCC configuration of the Simplified view Traditional Chinese documents are judged through
     # (None: judge the original text). A filter that rewrites Chinese text sees the view too, and its
     # rewrite of a Traditional document is Simplified.
@@ -123,10 +139,11 @@ class RuleFilter(Operator):
         raise NotImplementedError
 
     def route(self, batch: pa.RecordBatch, texts: pa.Array) -> np.ndarray:
-        if "*" in self.languages:
-            return np.ones(batch.num_rows, dtype=bool)
+        of_kind = np.isin(doc_kinds(batch), np.array(self.kinds, dtype=object))
+        if "*" in self.languages or not of_kind.any():
+            return of_kind
         langs = doc_languages(batch, texts)
-        return np.isin(langs, np.array(self.languages, dtype=object))
+        return of_kind & np.isin(langs, np.array(self.languages, dtype=object))
 
     def script_column(self, batch: pa.RecordBatch, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """``(script, traditional_chars)`` of every row: the ``script`` column (an existing value is
