@@ -15,6 +15,12 @@ low fastText probability for every language. They are not thrown away:
   is on (default), the label stays and ``lang_score`` is p(en) + p(zh) (metric ``langid/bilingual``). Chinese varieties
 fastText distinguishes (wuu, yue, ...) are mapped to ``zh`` by ``aliases``.
 
+Code (docs/code.md): a document whose ``kind`` column (set by normalize; computed here the same way
+when the column is absent: ``classifiers/code_detect.py``) is ``code`` is not given to fastText: its
+``lang`` is ``code:<language>`` (from the record's hint, else content rules) and its ``lang_score``
+1.0, and no language decision applies to it. ``keep_kinds`` (default both) rejects a kind with
+``kind_not_kept`` (detail: the lang). Metric ``langid/code_docs`` counts code documents.
+
 Decisions (kept separate from the scores): a language not in ``keep_langs`` is rejected with
 ``lang_not_kept``; a kept language under ``min_score`` (0.65, or a per-language mapping) with
 ``lang_low_score``. The detail is ``<lang>:<score>``.
@@ -26,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from classifiers.code_detect import CodeDetector, code_language, kinds_of
 from classifiers.langid import load_model, predict_top
 from contract import schema as S
 from contract.langs import ZH_ALIASES
@@ -41,10 +48,12 @@ class LangID(Operator):
     """fastText language ID with a keep list; see the module docstring."""
 
     name = "langid"
+    version = "2"  # 2: the kind column; code is code:<language> without language decisions
     metrics = {
         "langid/cjk_override": "documents labelled zh by the Han-share override although fastText said otherwise",
         "langid/bilingual": "zh/en documents below the Han share whose score is p(en) + p(zh)",
         "langid/docs/{lang}": "documents labelled with each language",
+        "langid/code_docs": "documents of kind code (lang code:<language>, no language decision)",
     }
 
     def __init__(
@@ -57,7 +66,13 @@ class LangID(Operator):
         aliases: dict[str, str] | None = None,
         bilingual: bool = True,
         reject: bool = True,
+        keep_kinds: list[str] | tuple[str, ...] = (S.KIND_PROSE, S.KIND_CODE),
+        min_code_share: float = 0.5,
+        min_code_lines: int = 3,
     ):
+        self.keep_kinds = list(keep_kinds)
+        # Used only when the batch has no kind column (normalize sets it).
+        self.detector = CodeDetector(min_code_share=min_code_share, min_code_lines=min_code_lines)
         self.keep_langs = list(keep_langs) if keep_langs else ["*"]
         self.min_score = dict(min_score) if isinstance(min_score, dict) else float(min_score)
         self.model_path = model_path
@@ -68,7 +83,7 @@ class LangID(Operator):
         self.reject = reject
 
     def output_fields(self) -> list[pa.Field]:
-        return [LANG, LANG_SCORE]
+        return [LANG, LANG_SCORE, S.category_field(S.KIND)]
 
     def setup(self) -> None:
         load_model(self.model_path)
@@ -130,14 +145,40 @@ class LangID(Operator):
             "langid/bilingual": float(bilingual.sum()),
         }
 
+    def kinds(self, batch: pa.RecordBatch, texts: pa.Array) -> list[str]:
+        """The batch's ``kind`` column, or (absent) the kinds computed as normalize does."""
+        if S.KIND in batch.schema.names:
+            return [k or S.KIND_PROSE for k in batch.column(S.KIND).to_pylist()]
+        meta = batch.column(S.META) if S.META in batch.schema.names else None
+        return kinds_of(texts, meta, self.detector)
+
     def process(self, batch: pa.RecordBatch) -> BatchResult:
         texts = texts_of(batch)
-        langs, scores, metrics = self.predict(texts)
+        kinds = self.kinds(batch, texts)
+        code = np.array([k == S.KIND_CODE for k in kinds], dtype=bool)
+        n = len(texts)
+        langs = np.empty(n, dtype=object)
+        scores = np.zeros(n, dtype=np.float64)
+        metrics: dict[str, float] = {}
+        if not code.all():  # fastText sees prose only
+            prose = ~code
+            sub = texts.filter(pa.array(prose)) if code.any() else texts
+            langs[prose], scores[prose], metrics = self.predict(sub)
+        if code.any():
+            idx = np.nonzero(code)[0]
+            text_vals = texts.take(pa.array(idx)).to_pylist()
+            metas = (batch.column(S.META).take(pa.array(idx)).to_pylist() if S.META in batch.schema.names
+                     else [None] * len(idx))
+            for j, i in enumerate(idx):
+                langs[i] = S.CODE_LANG_PREFIX + code_language(text_vals[j], metas[j], self.detector.max_chars)
+            scores[code] = 1.0
+            metrics["langid/code_docs"] = float(code.sum())
         batch = append_columns(
             batch,
             {
                 "lang": pa.array(langs.tolist(), pa.string()),
                 "lang_score": pa.array(scores.astype(np.float32), pa.float32()),
+                S.KIND: pa.array(kinds, pa.string()),
             },
         )
         if not self.reject:
@@ -145,8 +186,14 @@ class LangID(Operator):
         reasons: list[str | None] = []
         details: list[str | None] = []
         keep_all = "*" in self.keep_langs
-        for lang, score in zip(langs, scores):
-            if not keep_all and lang not in self.keep_langs:
+        for lang, score, kind in zip(langs, scores, kinds):
+            if kind not in self.keep_kinds:
+                reasons.append("kind_not_kept")
+            elif kind == S.KIND_CODE:
+                reasons.append(None)  # no language decision for code
+                details.append(None)
+                continue
+            elif not keep_all and lang not in self.keep_langs:
                 reasons.append("lang_not_kept")
             elif score < self.threshold(lang):
                 reasons.append("lang_low_score")

@@ -14,7 +14,8 @@ Pipeline YAML::
         tokenizer: models/tokenizer     # optional: exact token counts; else chars_per_token
 
 ``where`` is ``column=value`` / ``column!=value`` / ``column in (a, b)`` / ``column not in (a, b)``,
-several joined with ``&`` or `` and ``; or, explicitly, a Spark SQL boolean expression after the
+several joined with ``&`` or `` and ``; a value with ``*`` (any characters) or ``?`` (one) is a
+pattern: ``lang=code:*`` is every code language, ``kind=code`` every code document (docs/code.md); or, explicitly, a Spark SQL boolean expression after the
 prefix ``sql:`` (``"sql: lang = 'en' AND length(text) > 200"``). Anything else is a ``ConfigError``
 when the stage is built, so a typo never silently becomes SQL.
 ``groups`` may also be a mapping ``{name: {where:, weight:}}`` or ``{name: weight}`` with
@@ -162,6 +163,25 @@ def parse_where(expr: str) -> list[tuple[str, str, list[str]]] | None:
     return conds
 
 
+def like_pattern(value: str) -> str | None:
+    """A where value with ``*``/``?`` as a SQL LIKE pattern (``%``, ``_`` and ``\\`` escaped); None
+    for a plain value."""
+    if "*" not in value and "?" not in value:
+        return None
+    out = []
+    for ch in value:
+        out.append("%" if ch == "*" else "_" if ch == "?" else "\\" + ch if ch in "%_\\" else ch)
+    return "".join(out)
+
+
+def value_match(col, value: str):
+    """``col`` equals ``value``, or matches it when it is a pattern (:func:`like_pattern`)."""
+    from pyspark.sql import functions as F
+
+    pattern = like_pattern(value)
+    return col.like(pattern) if pattern is not None else col == F.lit(value)
+
+
 def where_column(expr: str, columns: list[str]):
     """A Spark boolean Column for a group's ``where`` (never null: null counts as no match)."""
     from pyspark.sql import functions as F
@@ -176,10 +196,15 @@ def where_column(expr: str, columns: list[str]):
         if col not in columns:
             raise ValueError(f"mix: where {expr!r}: no column {col!r} in the input (columns: {', '.join(columns)})")
         if op in ("in", "not in"):
-            c = F.col(col).isin([v for v in values if v])
+            c = None
+            for v in (v for v in values if v):
+                one = value_match(F.col(col), v)
+                c = one if c is None else c | one
+            c = F.lit(False) if c is None else c
             c = ~c if op == "not in" else c
         else:
-            c = F.col(col) != F.lit(values[0]) if op == "!=" else F.col(col) == F.lit(values[0])
+            c = value_match(F.col(col), values[0])
+            c = ~c if op == "!=" else c
         cond = c if cond is None else cond & c
     return F.coalesce(cond, F.lit(False))
 
@@ -332,6 +357,9 @@ class MixStage(GlobalStage):
             for key, v in self.chars_per_token.items():
                 if key != "default":
                     cpt = F.when(lang == key, F.lit(float(v))).otherwise(cpt)
+            if S.KIND_CODE in self.chars_per_token:  # code:<language> without its own entry: "code"
+                cpt = F.when(lang.startswith(S.CODE_LANG_PREFIX) & ~lang.isin(list(self.chars_per_token)),
+                             F.lit(float(self.chars_per_token[S.KIND_CODE]))).otherwise(cpt)
             for g in self.groups:  # a group's own estimate wins over its language's
                 if g["name"] in self.chars_per_token:
                     cpt = F.when(F.col("mix_group") == g["name"],

@@ -33,6 +33,15 @@ Steps, in order, for every document (each can be switched off by its keyword):
    and everything after it) is removed and counted as ``removed_lines/references``.
 
 A document left empty is rejected with reason ``normalize_empty`` (detail: its original length).
+
+**Code** (docs/code.md): the first thing ``process`` does is decide each document's ``kind``
+(``prose``/``code``: the reader's hint in ``meta``, a record field such as ``path``/``lang``, else
+the rules of ``classifiers/code_detect.py``, thresholds ``min_code_share`` and ``min_code_lines``)
+and write it as the ``kind`` column. Code takes :meth:`Normalizer.normalize_code_array` instead of
+the steps above: CR/CRLF become "\\n", C0 control characters (not tab, newline, form feed) and
+BOMs are removed, trailing spaces are stripped and leading blank lines dropped; indentation, blank
+lines, long lines, string literals and comments stay exactly as they are (no NFKC, no ftfy, no
+boilerplate or reference removal).
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from classifiers.code_detect import CodeDetector, kinds_of
 from contract import schema as S
 from contract.operator import BatchResult, Operator, append_columns, split_batch
 from contract.textstats import HAN_RE2
@@ -764,14 +774,17 @@ NEWLINES_RE2 = r"\r\n?|[\x{0b}\x{0c}\x{85}\x{2028}\x{2029}]"
 CONTROL_RE2 = r"[\x{00}-\x{08}\x{0e}-\x{1f}\x{7f}-\x{84}\x{86}-\x{9f}\x{200b}\x{2060}\x{feff}\x{ad}]"
 WIKI_INLINE_RE2 = "(?i)" + _WIKI_INLINE_RE.pattern
 REFERENCES_RE2 = "(?im)" + _REFERENCES_RE.pattern
+# What the code path removes: C0 controls but tab, newline and form feed; DEL; BOMs.
+CODE_CONTROL_RE2 = r"[\x{00}-\x{08}\x{0b}\x{0e}-\x{1f}\x{7f}\x{feff}]"
 
 
 class Normalizer(Operator):
     """Unicode repair, safe NFKC, control characters, whitespace and boilerplate lines; see module doc."""
 
     name = "normalize"
-    version = "2"  # 2: Chinese page furniture patterns (zh_icp, zh_nav, zh_breadcrumb, ...), sentence guards
+    version = "3"  # 2: Chinese page furniture patterns (...), sentence guards; 3: the kind column, code kept intact
     metrics = {
+        "normalize/code_docs": "documents of kind code (normalized by the code path)",
         "normalize/mojibake_fixed": "documents whose mojibake ftfy repaired",
         "normalize/nfkc_changed": "documents changed by Unicode normalization",
         "normalize/control_chars_removed": "control characters removed",
@@ -792,7 +805,13 @@ class Normalizer(Operator):
         remove_references: bool = True,
         references_min_position: float = 0.5,
         disable_patterns: list[str] | None = None,
+        detect_code: bool = True,
+        min_code_share: float = 0.5,
+        min_code_lines: int = 3,
     ):
+        # Code detection (docs/code.md): hints in meta, else the rules detector; False: all prose.
+        self.detect_code = detect_code
+        self.detector = CodeDetector(min_code_share=min_code_share, min_code_lines=min_code_lines)
         if nfkc not in ("safe", "full", "none"):
             raise ValueError(f"nfkc must be 'safe', 'full' or 'none', got {nfkc!r}")
         known = set(PATTERN_NAMES)
@@ -815,6 +834,15 @@ class Normalizer(Operator):
         self._hint_zh_re2 = "(?i)" + "|".join(f"(?:{h})" for h in zh_hints) if zh_hints else ""
         self._hint_re2 = "(?i)" + "|".join(f"(?:{h})" for h in other_hints) if other_hints else ""
         self._runs = {k for k in RUN_PATTERNS if k not in self.disable_patterns}
+        # Run pre-checks (RE2, all lines of a batch at once): a vertical menu needs two lines that are
+        # one navigation word each, a contact block a line the zh_contact hint matches. A document
+        # with neither, and no hinted line, is left as it is without a Python pass over its lines.
+        self._nav_word_re2 = ("(?i)^[\\s\\p{Z}]*(?:" + zh_regex(_NAV_WORDS_ZH) + "|" + "|".join(sorted(_NAV_WORDS_EN))
+                              + ")[\\s\\p{Z}]*$")
+        self._contact_k = next((k for k, p in enumerate(self._patterns) if p.name == "zh_contact"), None)
+
+    def output_fields(self) -> list[pa.Field]:
+        return [S.category_field(S.KIND)]
 
     def setup(self) -> None:
         if self.fix_mojibake:
@@ -905,24 +933,39 @@ class Normalizer(Operator):
             if sel.any():
                 sub = np.nonzero(sel)[0]
                 hinted[k, sub] = mask(lines.take(pa.array(sub)), "(?i)" + p.hint)
+        # Per document: any hinted line, and which runs (mark_runs) it may hold.
+        any_hint = np.add.reduceat(hinted.any(axis=0), offsets[:-1]) if len(lines) else np.zeros(len(idx), int)
+        nav_words = (np.add.reduceat(mask(lines, self._nav_word_re2), offsets[:-1])
+                     if "zh_nav" in self._runs and len(lines) else np.zeros(len(idx), int))
+        contact = (np.add.reduceat(hinted[self._contact_k], offsets[:-1])
+                   if "zh_contact" in self._runs and self._contact_k is not None and len(lines)
+                   else np.zeros(len(idx), int))
+        empty_doc = offsets[1:] == offsets[:-1]  # reduceat gives the next row's value for an empty slice
         vals = texts.to_pylist()
         line_vals = lines.to_pylist()
         for j, i in enumerate(idx):
+            if empty_doc[j]:
+                continue
+            runs = {k for k, ok in (("zh_nav", nav_words[j] >= 2), ("zh_contact", contact[j] > 0)) if ok}
+            if not any_hint[j] and not runs:
+                continue  # nothing a pattern could remove
             a, b = offsets[j], offsets[j + 1]
-            vals[i] = self._remove_lines(line_vals[a:b], hinted[:, a:b], m)
+            vals[i] = self._remove_lines(line_vals[a:b], hinted[:, a:b], m, runs)
         return pa.array(vals, pa.string())
 
-    def _remove_lines(self, lines: list[str], hinted: np.ndarray, m: dict[str, float]) -> str:
+    def _remove_lines(self, lines: list[str], hinted: np.ndarray, m: dict[str, float],
+                      runs: set[str] | None = None) -> str:
         """One document's lines without its boilerplate lines; ``hinted[k, i]``: pattern k's hint
-        matches line i (a necessary condition)."""
+        matches line i (a necessary condition); ``runs``: the run kinds to look for (default: all)."""
         stripped = [line.strip() for line in lines]
         hit: list[str | None] = [None] * len(lines)
         for i in np.nonzero(hinted.any(axis=0))[0]:
             s = stripped[i]
             if s:
                 hit[i] = next((p.name for k, p in enumerate(self._patterns) if hinted[k, i] and p.confirm(s)), None)
-        if self._runs:
-            mark_runs(stripped, hit, self._runs)
+        runs = self._runs if runs is None else runs
+        if runs:
+            mark_runs(stripped, hit, runs)
         keep_bare_prevnext(stripped, hit)
         out = []
         for line, name in zip(lines, hit):
@@ -960,11 +1003,32 @@ class Normalizer(Operator):
                 return "\n".join(lines[:i])
         return text
 
+    def normalize_code_array(self, texts: pa.Array) -> pa.Array:
+        """Code documents (no nulls): line ends, control characters, trailing spaces and leading
+        blank lines; nothing else changes (module docstring)."""
+        texts = pc.replace_substring_regex(texts, r"\r\n?", "\n")
+        texts = pc.replace_substring_regex(texts, CODE_CONTROL_RE2, "")
+        texts = pc.replace_substring_regex(texts, r"[ \t]+(\n|$)", r"\1")
+        texts = pc.replace_substring_regex(texts, r"^\n+", "")
+        return pc.utf8_rtrim_whitespace(texts)
+
     def process(self, batch: pa.RecordBatch) -> BatchResult:
         col = batch.column(S.TEXT)
         original = pc.fill_null(col, "") if col.null_count else col
         m: dict[str, float] = {}
-        out = self.normalize_array(original, m)
+        # The code path is chosen first: code documents never see the prose steps.
+        meta = batch.column(S.META) if S.META in batch.schema.names else None
+        kinds = kinds_of(original, meta, self.detector) if self.detect_code else [S.KIND_PROSE] * len(original)
+        code = np.array([k == S.KIND_CODE for k in kinds], dtype=bool)
+        if code.any():
+            m["normalize/code_docs"] = float(code.sum())
+            order = np.concatenate([np.nonzero(~code)[0], np.nonzero(code)[0]])
+            parts = [self.normalize_array(original.filter(pa.array(~code)), m),
+                     self.normalize_code_array(original.filter(pa.array(code)))]
+            out = pa.concat_arrays(parts).take(pa.array(np.argsort(order, kind="stable")))
+        else:
+            out = self.normalize_array(original, m)
+        batch = append_columns(batch, {S.KIND: pa.array(kinds, pa.string())})
         in_len = np.asarray(pc.utf8_length(original).to_numpy(zero_copy_only=False), np.int64)
         out_len = np.asarray(pc.utf8_length(out).to_numpy(zero_copy_only=False), np.int64)
         m["normalize/chars_in"] = float(in_len.sum())

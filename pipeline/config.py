@@ -60,6 +60,7 @@ from contract.errors import ConfigError
 # -- strict scalar types: no str -> number, no number -> str, no bool -> int ------------------------
 Int = Annotated[int, Strict()]
 Str = Annotated[str, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
 class TypeDoc:
@@ -135,6 +136,15 @@ def _jvm_memory(v: str) -> str:
     return v
 
 
+_KIND_VALUE = re.compile(r"prose|code|code:[a-z0-9][a-z0-9+#._-]*")
+
+
+def _kind_value(v: str) -> str:
+    if not _KIND_VALUE.fullmatch(v):
+        raise ValueError(f"kind {v!r} is not prose, code or code:<language> (lower case, e.g. code:python)")
+    return v
+
+
 def _stage_name(v: str) -> str:
     if v and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v):
         raise ValueError(f"stage name {v!r} is not a directory name (letters, digits, _ . -)")
@@ -158,6 +168,11 @@ class InputConfig:
     source: Str | None = Field(None, description="a fixed source name; default: the record's field, else the file's stem")
     max_doc_bytes: Bytes = Field(1_000_000, description="larger records are rejected as too_large")
     split_bytes: Bytes = Field(128 * 1024 * 1024, description="plain .jsonl files larger than this are read in ranges")
+    kinds: dict[Str, Annotated[str, Strict(), AfterValidator(_kind_value),
+                               TypeDoc("prose, code or code:<language>")]] = Field(
+        default_factory=dict, description="document kind per input path or glob (first match wins), e.g. "
+                                          "{data/src/*.jsonl.gz: code}: the reader writes it into meta as 'kind' "
+                                          "(docs/code.md)")
 
 
 @dataclass(config=_CONFIG)
@@ -195,6 +210,9 @@ class PipelineConfig:
     name: Str = Field("winnow", description="the pipeline's name (reports, logs)")
     seed: Int = Field(42, description="seed handed to every stage (sampling, hashing)")
     samples_per_reason: Int = Field(20, ge=0, description="scrubbed rejected documents kept per reason and stage")
+    materialize: Bool = Field(
+        False, description="run every row-local stage as its own Spark pass and write its kept/ (debugging); "
+        "default: consecutive row-local stages run fused in one pass, only the last writes kept/")
     spark: Annotated[SparkConfig, BeforeValidator(_none_as(dict))] = Field(
         default_factory=SparkConfig, description="the Spark session")
     source_file: str = "<dict>"  # set by parse_config; not a YAML key

@@ -16,6 +16,7 @@ never a dead job). File reasons: ``empty_file``, ``bad_compression``, ``bad_parq
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import gzip
 import hashlib
@@ -247,14 +248,22 @@ def plan_tasks(files: list[InputFile], cfg: InputConfig) -> list[ReadTask]:
 def input_fingerprint(files: list[str], cfg: InputConfig) -> dict:
     """What the read stage's hash covers: the input config and each file's size and mtime (or the
     error stat gave, so that mending a broken link re-runs the read)."""
+    from redaction import scrub_text
+
+    def name(path: str) -> str:  # _SUCCESS is outside the PII stage: a path with PII is recorded
+        scrubbed = scrub_text(path)  # scrubbed, plus 16 hex of its SHA-256 so a rename still re-runs
+        return path if scrubbed == path else f"{scrubbed}#{hashlib.sha256(path.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+
     def stat_key(f: str) -> list:
         try:
             st = os.stat(f)
         except OSError as e:
-            return [f, None, e.errno]
-        return [f, st.st_size, st.st_mtime_ns]
+            return [name(f), None, e.errno]
+        return [name(f), st.st_size, st.st_mtime_ns]
 
-    return {"input": asdict(cfg), "files": [stat_key(f) for f in files]}
+    given = asdict(cfg)
+    given["paths"] = [name(p) for p in cfg.paths]
+    return {"input": given, "files": [stat_key(f) for f in files]}
 
 
 def _open_binary(path: str):
@@ -386,6 +395,16 @@ def source_name(path: str) -> str:
     return name
 
 
+def kind_for_path(path: str, kinds: dict[str, str]) -> str | None:
+    """The ``input.kinds`` entry for an (absolute) input file: the first pattern that names the file,
+    a folder above it, or matches it as a shell pattern (``*`` also crosses folders); None if none."""
+    for pattern, kind in kinds.items():
+        pat = os.path.abspath(pattern)
+        if path == pat or path.startswith(pat.rstrip(os.sep) + os.sep) or fnmatch.fnmatchcase(path, pat):
+            return kind
+    return None
+
+
 class RecordParser:
     """One input record of a task (raw bytes of a line, or a decoded mapping) -> one row of the read
     stage. Whatever a record raises ends as that record's rejected row: no record stops the task."""
@@ -395,6 +414,8 @@ class RecordParser:
         self.task = task
         self.path = _clean(task.path)  # what rows say; task.path is what is opened
         self.source = _clean(cfg.source or source_name(task.path))
+        # The input config's kind for this file: meta["kind"] (replacing a record's own "kind" field).
+        self.kind = kind_for_path(task.path, cfg.kinds) if cfg.kinds else None
 
     def _at(self, where: str, pos: int) -> tuple[int, int, str]:
         return self.task.file_index, pos, f"{self.path}:{where}"
@@ -447,6 +468,8 @@ class RecordParser:
         id_ = self._id(rec, where, text)
         source = cfg.source or rec.get(cfg.source_field) or self.source
         meta = {k: v for k, v in rec.items() if k not in (cfg.text_field, cfg.id_field, cfg.source_field)}
+        if self.kind:
+            meta["kind"] = self.kind
         meta["file"] = self.path
         meta["line"] = where
         empty = not text.strip()

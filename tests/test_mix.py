@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
+import pyarrow as pa
 import pytest
 
 from contract.errors import ConfigError
 from operators.mix import BUDGET, NO_GROUP, MixStage, normalize_groups, parse_count
-from tests.mix_fixtures import GROUPS, Ctx, make_df, make_docs, train_small_tokenizer
+from tests.mix_fixtures import GROUPS, SCHEMA, Ctx, make_df, make_docs, train_small_tokenizer
 
 DOCS = make_docs(1200, 1200, 600, seed=3)
 
@@ -18,12 +20,12 @@ def tokenizer(tmp_path_factory):
     return train_small_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer", DOCS)
 
 
-def run_mix(spark, tmp_path, docs=DOCS, partitions=4, **params):
+def run_mix(spark, tmp_path, docs=DOCS, partitions=4, schema=SCHEMA, **params):
     params = {"groups": GROUPS, **params}
     out = tmp_path / f"mix-{partitions}-{len(tmp_path.name)}"
     out.mkdir(parents=True, exist_ok=True)
     ctx = Ctx(spark, out)
-    res = MixStage(**params).run(make_df(spark, docs, partitions), ctx)
+    res = MixStage(**params).run(make_df(spark, docs, partitions, schema), ctx)
     kept = {r["id"]: r.asDict() for r in res.kept.select("id", "mix_group", "repeat", "n_tokens",
                                                          "quality_score").collect()}
     rejected = {r["id"]: r.asDict() for r in res.rejected.select(
@@ -174,3 +176,32 @@ def test_no_group_rejects_and_sql_where(spark, tmp_path):
     assert {d["mix_group"] for d in kept.values()} == {"zh", "code"}
     with pytest.raises(ValueError, match="no column"):
         run_mix(spark, tmp_path / "bad", docs=docs, groups=[{"name": "x", "where": "flavour=sweet", "weight": 1}])
+
+
+def test_where_patterns_select_code_by_lang_and_kind(spark, tmp_path):
+    """``lang=code:*`` takes every code language, ``kind=code`` every code document; a code language
+    without its own chars_per_token entry is counted with the ``code`` one."""
+    from operators.mix import like_pattern
+
+    assert like_pattern("code:*") == "code:%" and like_pattern("a_b?") == "a\\_b_" and like_pattern("en") is None
+    docs = []
+    for d in DOCS[:400]:
+        d = dict(d)
+        if d["domain"] == "code":
+            d["lang"] = "code:c" if int(d["id"][-1]) % 2 else "code:python"
+        d["kind"] = "code" if d["domain"] == "code" else "prose"
+        docs.append(d)
+    groups = [{"name": "c", "where": "lang in (code:c, code:go*)", "weight": 1},
+              {"name": "code", "where": "lang=code:*", "weight": 1},
+              {"name": "prose", "where": "kind!=code", "weight": 2}]
+    kept, rejected, report, _, _ = run_mix(spark, tmp_path, docs=docs, groups=groups,
+                                           schema=SCHEMA.append(pa.field("kind", pa.string())))
+    group_of = {**{i: r["mix_group"] for i, r in kept.items()}, **{i: r["mix_group"] for i, r in rejected.items()}}
+    for d in docs:
+        want = {"code:c": "c", "code:python": "code"}.get(d["lang"], "prose")
+        assert group_of[d["id"]] == want, d["id"]
+    py = next(d for d in docs if d["lang"] == "code:python")
+    r = kept.get(py["id"]) or rejected[py["id"]]
+    assert r["n_tokens"] == math.ceil(len(py["text"]) / 3.6) + 1
+    assert {g: report["groups"][g]["docs_in"] for g in ("c", "code")} == {
+        "c": sum(d["lang"] == "code:c" for d in docs), "code": sum(d["lang"] == "code:python" for d in docs)}
