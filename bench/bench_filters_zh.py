@@ -23,6 +23,7 @@ product reviews, fortunes), through ``normalize -> langid -> filters(preset=zh)`
   furniture of the HTML help pages the corpora were extracted from).
 
     .venv/bin/python -m bench.bench_filters_zh [--quick] [--baseline-normalize=OLD_normalize.py]
+    .venv/bin/python -m bench.bench_filters_zh --write-calibration-corpus=DIR   # trusted_zh.jsonl, junk_zh.jsonl
 
 (``python -m bench.run filters_zh`` runs it too: bench/run.py runs every ``bench/bench_*.py``.)
 """
@@ -57,9 +58,12 @@ ZH_FILES: dict[str, tuple[int, str]] = {
 MAX_CHARS = 4000
 
 
-def load_slice(corpora: Path, scale: float = 1.0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def load_slice(corpora: Path, scale: float = 1.0, parity: int | None = None,
+               real_hant: bool = True) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(simplified, traditional)``: (source, text) pairs of the slice, split by script; the
-    Traditional ones are the corpora's own Traditional documents."""
+    Traditional ones are the corpora's own Traditional documents (all of them with ``real_hant``).
+    ``parity`` 0 / 1: only the even / odd-numbered documents of each file (after cutting), so
+    ``winnow calibrate`` (even) and the mixed benchmark (odd, ``bench.bench_filters``) never share one."""
     import pyarrow as pa
 
     from contract.textstats import han_scripts
@@ -77,13 +81,15 @@ def load_slice(corpora: Path, scale: float = 1.0) -> tuple[list[tuple[str, str]]
         elif how == "sections":
             texts = [s for t in texts for s in sections(t)]
         texts = [t[:MAX_CHARS] for t in texts if t.strip()]
+        if parity is not None:
+            texts = texts[parity::2]
         k = max(1, int(n * scale))
         docs += [(name, t) for t in (rng.sample(texts, k) if len(texts) > k else texts)]
     script, _ = han_scripts(pa.array([t for _, t in docs], pa.string()))
     hans = [d for d, s in zip(docs, script) if s != "Hant"]
     hant = [d for d, s in zip(docs, script) if s == "Hant"]
     # all of the corpora's own Traditional documents (fortunes, reviews), not only the slice's
-    for name in ("zh_fortunes_chinese", "zh_reviews_pos", "zh_reviews_neg"):
+    for name in ("zh_fortunes_chinese", "zh_reviews_pos", "zh_reviews_neg") if real_hant else ():
         path = corpora / f"{name}.jsonl.gz"
         if path.exists():
             with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -296,6 +302,68 @@ def furniture(rng: random.Random, titles: list[str]) -> tuple[list[tuple[str, st
                     items.append("关于我们")
                 footer += [("nav", x) for x in items]
     return header, footer
+
+
+# --- Chinese junk (the mixed benchmark in bench.bench_filters, the junk corpus of winnow calibrate) --
+
+ZH_JUNK_KINDS = ("zh_repeated_lines", "zh_keyword_spam", "zh_furniture_only", "zh_truncated")
+# Spam vocabulary written for this benchmark (not the blacklist file, so the blacklist is not graded
+# on its own list): gambling, lottery, sales and SEO keywords.
+ZH_SPAM = ("网上赌场", "百家乐", "时时彩", "六合彩", "娱乐城", "注册送彩金", "体育投注", "棋牌", "老虎机", "真人视讯",
+           "免费下载", "高清在线观看", "最新版", "官方正版", "破解版", "特价", "包邮", "正品", "代购", "批发",
+           "加微信", "联系客服", "低价", "优惠券", "秒杀", "代开发票", "刷单", "兼职日结", "贷款", "无抵押",
+           "减肥药", "壮阳", "丰胸", "祛斑", "2024", "排行榜", "哪个好", "多少钱", "官网", "入口")
+
+
+def make_junk_zh(clean: list[str], per_kind: int, seed: int = 15) -> dict[str, list[str]]:
+    """Chinese junk documents of each kind, made deterministically from clean Simplified articles;
+    every other document of a kind is converted to Taiwan Traditional (OpenCC ``s2twp``)."""
+    import opencc
+
+    rng = random.Random(seed)
+    tw = opencc.OpenCC("s2twp")
+    titles = [a.split("\n", 1)[0].strip()[:40] for a in clean[:200]]
+    junk: dict[str, list[str]] = {k: [] for k in ZH_JUNK_KINDS}
+    for i in range(per_kind):
+        doc = rng.choice(clean)
+        lines = [ln for ln in doc.split("\n") if ln.strip()] or [doc]
+        # repeated lines: one to three of the page's lines copied until they are 40-60% of all lines
+        picks = rng.sample(lines, min(len(lines), rng.randint(1, 3)))
+        rep = lines + [rng.choice(picks) for _ in range(max(4, int(len(lines) * rng.uniform(0.7, 1.5))))]
+        rng.shuffle(rep)
+        # keyword spam: lines of spam keywords (space- or comma-separated), sometimes after a real line
+        spam = [rng.choice((" ", "，", "")).join(rng.choice(ZH_SPAM) for _ in range(rng.randint(4, 12)))
+                for _ in range(rng.randint(8, 25))]
+        lead = [lines[0]] if rng.random() < 0.5 else []
+        # furniture only: a page's header and footer with no article between them
+        header, footer = furniture(rng, titles)
+        # truncated: the first 15-45 characters of a page and a "read more" tail
+        trunc = doc.replace("\n", "")[: rng.randint(15, 45)] + rng.choice(["……", "...阅读全文", "【查看全文】", ""])
+        docs = {"zh_repeated_lines": "\n".join(rep), "zh_keyword_spam": "\n".join(lead + spam),
+                "zh_furniture_only": "\n".join(x for _, x in header + footer), "zh_truncated": trunc}
+        for kind, text in docs.items():
+            junk[kind].append(tw.convert(text) if i % 2 else text)
+    return junk
+
+
+def write_calibration_corpus(corpora: Path, out: Path, scale: float = 2.0, junk_per_kind: int = 100) -> dict:
+    """The trusted and junk corpora the shipped Chinese presets were calibrated on: the even-numbered
+    documents of the slice (``load_slice(parity=0)``; the benchmarks use the odd ones) with the
+    corpora's own Traditional documents left out (classical poems and a few hundred reviews, not
+    the prose the rules are for), and Chinese junk made from them (``make_junk_zh``, seed 7)."""
+    hans, _ = load_slice(corpora, scale, parity=0, real_hant=False)
+    # >= 50 non-space characters, as the English trusted set has >= 50 words: most product reviews
+    # and many fortunes are shorter, and would make the calibration propose a 9-character minimum.
+    hans = [(src, t) for src, t in hans if len("".join(t.split())) >= 50]
+    out.mkdir(parents=True, exist_ok=True)
+    trusted = [{"id": f"zh-trusted-{i}", "text": t, "source": src} for i, (src, t) in enumerate(hans)]
+    arts = [t for _, t in hans if t.count("\n") >= 2]
+    junk = make_junk_zh(arts, junk_per_kind, seed=7)
+    rows = [{"id": f"zh-junk-{k}-{i}", "text": t, "kind": k} for k, docs in junk.items() for i, t in enumerate(docs)]
+    for name, data in (("trusted_zh.jsonl", trusted), ("junk_zh.jsonl", rows)):
+        with open(out / name, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in data)
+    return {"trusted": len(trusted), "junk": len(rows), "sources": dict(Counter(src for src, _ in hans))}
 
 
 def build_pages(articles: list[str], rng: random.Random) -> list[dict]:
@@ -515,6 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = root / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     baseline = next((a.split("=", 1)[1] for a in argv if a.startswith("--baseline-normalize=")), None)
+    corpus_dir = next((a.split("=", 1)[1] for a in argv if a.startswith("--write-calibration-corpus=")), None)
+    if corpus_dir:
+        print(json.dumps(write_calibration_corpus(find_corpora(), Path(corpus_dir)), ensure_ascii=False))
+        return 0
     ctx = SimpleNamespace(corpora=find_corpora(), quick="--quick" in argv, out_dir=out_dir,
                           baseline_normalize=baseline)
     res = run(ctx)

@@ -1,7 +1,7 @@
 """``winnow calibrate``: propose rule thresholds from a corpus you trust (FineWeb2-style).
 
     winnow calibrate --trusted data/trusted/ [--junk data/junk.jsonl] [--preset en] [--keep 0.99]
-                     [--out calibration/] [--name en_calibrated]
+                     [--out calibration/] [--name en_calibrated] [--script Hans|Hant] [--convert s2twp]
 
 Reads the trusted corpus (and optionally a junk corpus) like a pipeline does (jsonl, jsonl.gz,
 jsonl.zst, Parquet; files, folders, globs), normalizes it and labels its language (the ``normalize``
@@ -18,6 +18,14 @@ rule and language (and script for Chinese: Hans, Hant) it proposes the threshold
 
 ``--only-loosen`` writes the published threshold where the proposal is stricter (a trusted corpus
 says what clean text looks like, not what junk looks like; the report still shows both).
+
+Chinese per script: the statistics of every rule are measured the way the filter stage measures
+them (Traditional documents through the rule's Simplified view) and reported for ``zh`` and for
+``zh-Hans`` / ``zh-Hant`` apart. A preset holds one threshold per rule and language; by default the
+Chinese thresholds come from all Chinese documents, with ``--script Hans`` (``Hant``) from that
+script's documents only (fewer than ``--min-docs`` of them is an error). ``--convert CONFIG`` runs
+OpenCC (``s2twp``, ``s2t``, ``t2s``, ...) on every trusted and junk text first: a zh-Hant preset from
+trusted Simplified text when no trusted Traditional corpus exists (``--convert s2twp --script Hant``).
 
 Written to ``--out``: ``<name>.yaml`` (a filter preset: ``build_filters(preset="<name>.yaml")`` or
 ``preset: path/to/<name>.yaml`` in a pipeline config; the ``calibration`` section records how it was
@@ -166,7 +174,9 @@ def groups_of(texts: list[str], langs: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def measure(chain, texts: list[str], lang: str) -> dict[str, np.ndarray]:
-    """reason -> statistic of every text (all routed to ``lang``), for every calibrated rule."""
+    """reason -> statistic of every text (all routed to ``lang``), for every calibrated rule. A
+    Chinese rule sees what the filter stage gives it (``RuleFilter.process``): Traditional documents
+    in the rule's Simplified view, unless the rule converts what it needs itself."""
     from pipeline.local import make_table
 
     out: dict[str, np.ndarray] = {}
@@ -174,12 +184,26 @@ def measure(chain, texts: list[str], lang: str) -> dict[str, np.ndarray]:
         return out
     batch = make_table(texts, lang=[lang] * len(texts)).to_batches()[0] if len(texts) else None
     arr = pa.array(texts, pa.string())
+    trad = None
+    if lang == "zh":
+        from contract.textstats import han_scripts
+
+        _, trad = han_scripts(arr, np.ones(len(texts), bool))
     for op in chain.operators:
         if lang not in op.languages and "*" not in op.languages:
             continue
         if hasattr(op, "setup"):
             op.setup()
-        for chk in op.decide(batch, arr).checks:
+        seen = arr
+        if trad is not None and getattr(op, "simplified_view", None) and not getattr(op, "view_in_decide", False) \
+                and (np.asarray(trad) > 0).any():
+            from contract.textstats import simplified_view
+
+            seen = simplified_view(arr, np.asarray(trad), op.simplified_view)
+        # A rule that decide() measures only on some documents (zh_quality's jieba rules, on the
+        # documents that passed the cheaper ones) is measured on every document.
+        checks = op.checks_all(seen) if hasattr(op, "checks_all") else op.decide(batch, seen).checks
+        for chk in checks:
             if chk.reason not in RULES or chk.reason in out:
                 continue
             try:
@@ -271,6 +295,16 @@ def to_param(filters: dict[str, dict[str, Any]], chain, reason: str, value: floa
     kw[param] = [[k, v] for k, v in sorted(pairs.items())]
 
 
+def convert_texts(texts: list[str], config: str | None) -> list[str]:
+    """``texts`` through OpenCC ``config`` (``s2twp``: Simplified to Taiwan Traditional, ...), or as they are."""
+    if not config:
+        return texts
+    import opencc
+
+    conv = opencc.OpenCC(config)
+    return [conv.convert(t) for t in texts]
+
+
 def calibrate(args) -> dict:
     from operators.filters import build_filters, preset_chain
 
@@ -280,13 +314,20 @@ def calibrate(args) -> dict:
     texts, flangs = read_texts(args.trusted, args.max_docs, args.every, args.offset)
     if not texts:
         raise SystemExit("winnow calibrate: no documents in the trusted corpus")
+    texts = convert_texts(texts, args.convert)
     texts, langs = label(texts, flangs, args.lang, not args.no_normalize)
     junk_texts: list[str] = []
     junk_langs = np.zeros(0, dtype=object)
     if args.junk:
         jt, jl = read_texts(args.junk, args.max_docs, 1, 0)
-        junk_texts, junk_langs = label(jt, jl, args.lang, not args.no_normalize)
+        junk_texts, junk_langs = label(convert_texts(jt, args.convert), jl, args.lang, not args.no_normalize)
     groups = groups_of(texts, langs)
+    # The group whose proposals go into the preset, per language (Chinese: one script with --script).
+    preset_group = {"zh": f"zh-{args.script}"} if args.script else {}
+    for group in preset_group.values():
+        if len(groups.get(group, ())) < args.min_docs:
+            raise SystemExit(f"winnow calibrate: --script {args.script}: {len(groups.get(group, ()))} trusted "
+                             f"{group} documents, fewer than --min-docs {args.min_docs}")
     out_dir = Path(args.out)
     report: dict[str, Any] = {"groups": {}, "rules": {}}
     filters = {name: dict(kw) for name, kw in base.items()}
@@ -311,7 +352,7 @@ def calibrate(args) -> dict:
                 "proposed": None if math.isnan(prop) else round(prop, 6),
                 "trusted_kept_published": round(1 - float(fails(vals, direction, pub).mean()), 4),
                 "trusted_kept_proposed": round(1 - float(fails(vals, direction, prop).mean()), 4),
-                "quantiles": {str(q): round(float(np.quantile(vals, q)), 6) for q in (0.01, 0.05, 0.5, 0.95, 0.99)},
+                "quantiles": {str(q): round(float(np.nanquantile(vals, q)), 6) for q in (0.01, 0.05, 0.5, 0.95, 0.99)},
             }
             if reason in jstats and len(jstats[reason]):
                 jv = jstats[reason]
@@ -320,7 +361,7 @@ def calibrate(args) -> dict:
             report["rules"].setdefault(group, {})[reason] = entry
             if not args.no_plots:
                 plot(out_dir / "plots" / group / f"{reason}.png", reason, group, vals, jstats.get(reason), pub, prop)
-            if group == lang:  # the preset holds one threshold per rule: the language's, all scripts
+            if group == preset_group.get(lang, lang):  # the preset holds one threshold per rule and language
                 value = prop
                 if args.only_loosen and pub is not None and not math.isnan(prop):
                     value = min(prop, pub) if direction == "min" else max(prop, pub)
@@ -342,14 +383,18 @@ def write_preset(args, result: dict, argv: list[str]) -> Path:
                                        "trusted_kept_proposed", "junk_caught_published", "junk_caught_proposed")
                      if k in e}
                  for r, e in rs.items()} for g, rs in result["report"]["rules"].items()}
+    date = time.strftime("%Y-%m-%d", time.gmtime())
     doc = {
         "name": args.name,
         "calibration": {
             "command": "winnow calibrate " + " ".join(argv),
+            "date": date,
             "note": args.note,
             "base_preset": args.preset,
             "keep": args.keep,
             "only_loosen": bool(args.only_loosen),
+            "script": args.script,
+            "convert": args.convert,
             "trusted": list(args.trusted),
             "junk": list(args.junk or []),
             "docs": result["docs"],
@@ -359,12 +404,19 @@ def write_preset(args, result: dict, argv: list[str]) -> Path:
         },
         "filters": result["filters"],
     }
-    header = (f"# Filter preset written by `winnow calibrate` (jobs/calibrate.py).\n"
-              f"# Thresholds: for every rule of the base preset `{args.preset}`, the value that keeps {args.keep:g}\n"
+    shown = [("'<the note below>'" if i and argv[i - 1] == "--note" else a) for i, a in enumerate(argv)]
+    header = (f"# Filter preset written by `winnow calibrate` (jobs/calibrate.py) on {date}:\n"
+              + "".join(f"#   {line}\n" for line in textwrap.wrap("winnow calibrate " + " ".join(shown), 96,
+                                                                     break_on_hyphens=False))
+              + f"# Thresholds: for every rule of the base preset `{args.preset}`, the value that keeps {args.keep:g}\n"
               f"# of the trusted documents of the rule's language on that rule alone (min rules: the\n"
               f"# {1 - args.keep:.2g} quantile of the statistic; max rules: the {args.keep:g} quantile).\n"
               + ("# --only-loosen: where the proposal is stricter than the published threshold, the published one\n"
                  "# is kept.\n" if args.only_loosen else "")
+              + (f"# Chinese thresholds from the trusted zh-{args.script} documents only (--script {args.script}).\n"
+                 if args.script else "")
+              + (f"# Every trusted and junk text was converted with OpenCC `{args.convert}` first (--convert).\n"
+                 if args.convert else "")
               + "# The rest are the base preset's. `calibration` says what it was computed from.\n"
               + "".join(f"# {line}\n" for line in textwrap.wrap(args.note, 100)))
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
@@ -391,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-docs", type=int, default=50, help="a language with fewer documents is not calibrated")
     ap.add_argument("--only-loosen", action="store_true",
                     help="the preset keeps the published threshold where the proposal is stricter")
+    ap.add_argument("--script", choices=("Hans", "Hant"), default=None,
+                    help="Chinese thresholds from this script's trusted documents only (default: all Chinese)")
+    ap.add_argument("--convert", default=None, metavar="OPENCC_CONFIG",
+                    help="convert every trusted and junk text with OpenCC first (s2twp, s2t, t2s, ...)")
     ap.add_argument("--note", default="", help="a sentence on where the corpora came from, kept in the preset")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
@@ -398,6 +454,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--keep must be in [0.5, 1)")
     if args.every < 1 or not 0 <= args.offset < args.every:
         ap.error("--every must be >= 1 and 0 <= --offset < --every")
+    if args.convert:
+        import opencc
+
+        try:
+            opencc.OpenCC(args.convert)
+        except Exception as e:  # noqa: BLE001 - the package raises various errors for an unknown configuration
+            ap.error(f"--convert {args.convert!r}: not an OpenCC configuration ({type(e).__name__}: {e})")
     result = calibrate(args)
     path = write_preset(args, result, argv)
     print(f"winnow calibrate: {result['docs']} trusted documents, {result['junk_docs']} junk; preset {path}")

@@ -337,3 +337,21 @@ def test_dictionary_converter_gives_opencc_output(config):
     ref = converter(config)
     fast = DictionaryConverter(config)
     assert [fast.convert(t) for t in texts] == [ref.convert(t) for t in texts]
+
+
+def test_checks_all_measures_word_length_on_every_document():
+    """``decide`` segments only the documents that passed the cheaper rules (the others get word
+    length 0); ``checks_all`` (for ``winnow calibrate``) measures every document, and says NaN where a
+    document has no Chinese words, so a calibration does not propose a 0 minimum."""
+    import numpy as np
+
+    op = ChineseQuality()
+    op.setup()
+    texts = pa.array([ZH_CLEAN, ZH_CLEAN.replace("\n", "")[:30], "only English words in this one, nothing else"])
+    dec = {c.reason: np.asarray(c.stat) for c in op.decide(None, texts).checks}
+    full = {c.reason: (np.asarray(c.stat), np.asarray(c.fail)) for c in op.checks_all(texts)}
+    awl, fail = full["zh_low_avg_word_length"]
+    assert dec["zh_low_avg_word_length"][1] == 0 and full["zh_short_doc"][1][1]  # short: never segmented
+    assert awl[1] > 1.2 and abs(awl[0] - dec["zh_low_avg_word_length"][0]) < 1e-9
+    assert np.isnan(awl[2]) and not fail[2]
+    assert [c.reason for c in op.checks_all(texts)] == [c.reason for c in op.decide(None, texts).checks]

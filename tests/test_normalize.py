@@ -328,3 +328,27 @@ def test_batch_and_single_document_paths_agree():
     assert batch == single
     assert {k: v for k, v in m_batch.items() if k.startswith("removed_")} == \
         {k: v for k, v in m_single.items() if k.startswith("removed_")}
+
+
+def test_batch_path_run_precheck_finds_menus_and_contact_blocks():
+    """The batch path looks for vertical menus and contact blocks only in documents whose lines pass
+    an RE2 pre-check (two one-navigation-word lines; a contact-hinted line), and leaves documents with
+    no hinted line alone: menus with English labels, Traditional spellings and indented labels are
+    still found, and the output equals the line-by-line path."""
+    import pyarrow as pa
+
+    arts = news_articles(4)
+    menus = ["\n".join(["首页", "新闻中心", "产品中心", "关于我们", "联系我们"]),
+             "\n".join(["Home", "新闻", "体育", "About us"]),
+             "\n".join(["  首頁", "\u3000新聞中心", "關於我們 ", "聯絡我們"]),
+             "\n".join(["联系方式", "地址：上海市浦东新区世纪大道100号", "电话：021-68888888"])]
+    docs = [f"{m}\n{a}" for m in menus for a in arts] + arts
+    assert len(docs) >= 16
+    m_batch: dict[str, float] = {}
+    batch = Normalizer().normalize_array(pa.array(docs), m_batch).to_pylist()
+    m_single: dict[str, float] = {}
+    single = [Normalizer().normalize(d, m_single) for d in docs]
+    assert batch == single
+    bare = [Normalizer().normalize(a, {}) for a in arts]
+    assert batch[:16] == bare * 4  # every menu and contact block removed, the articles intact
+    assert m_batch["removed_lines/zh_nav"] == 4 * (5 + 4 + 4) and m_batch["removed_lines/zh_contact"] == 4 * 3
