@@ -568,7 +568,7 @@ def run(ctx) -> dict:
         "furniture_removed_share_hans": result["furniture_hans"]["furniture_removed_share"],
         "furniture_removed_share_hant": result["furniture_hant_s2twp"]["furniture_removed_share"],
         "target_furniture_removed_share": 0.9,
-        "meets": bool(abs(after["keep_rate_gap_points"]) <= 5
+        "meets_target": bool(abs(after["keep_rate_gap_points"]) <= 5
                       and result["furniture_hans"]["furniture_removed_share"] >= 0.9
                       and result["furniture_hant_s2twp"]["furniture_removed_share"] >= 0.9),
     }
