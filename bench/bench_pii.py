@@ -155,6 +155,10 @@ def evaluate_fields(docs) -> dict:
         "ids_unique": len(set(ids)) == len(docs),
         "meta_valid_json": round(valid_json / len(docs), 4),
         "metrics": {k: v for k, v in sorted(res.metrics.items()) if not k.startswith("seconds/")},
+        # the stage's own count per column and type (pii/{column}/{type}) beside the values planted
+        # (a phone or card planted in meta is also written there once more as a JSON number: 2 findings)
+        "counted_vs_planted": {k: [res.metrics.get(f"pii/{k}", 0.0), v] for k, v in sorted(total.items())
+                               if k.count("/") == 1},
         "docs_per_s": round(len(docs) / seconds, 1),
         "leak_examples": leaks[:5],
     }

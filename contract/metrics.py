@@ -15,6 +15,7 @@ SHARE_ACHIEVED = "share_achieved/{group}"
 REPEAT_HIST = "repeat_hist/{repeats}"
 CLUSTER_SIZE_HIST = "dedup/cluster_size_hist/{size}"
 PII_FOUND = "pii/{type}"
+PII_FOUND_IN = "pii/{column}/{type}"  # findings in a column other than text (id, source, meta)
 DECONTAM_FLAGGED = "decontaminate/{benchmark}/docs_flagged"
 SECONDS = "seconds/{part}"
 

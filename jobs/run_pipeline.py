@@ -110,7 +110,7 @@ def write_error_log(e: BaseException, workdir: str | None, argv: list[str]) -> P
         found = sorted(Path(workdir, "logs").glob(f"{kind}-*.log"), key=lambda f: f.stat().st_mtime) if workdir else []
         if found:
             head += f"{what}: {found[-1]}\n"
-    body = head + "\n" + "".join(traceback.format_exception(e))
+    body = _scrub(head + "\n" + "".join(traceback.format_exception(e)))
     places = [Path(workdir) / "logs" / f"error-{stamp}.log"] if workdir else []
     places.append(Path(tempfile.gettempdir()) / f"winnow-error-{stamp}-{os.getpid()}.log")
     for path in places:
@@ -123,10 +123,25 @@ def write_error_log(e: BaseException, workdir: str | None, argv: list[str]) -> P
     return None
 
 
+def _scrub(text: str) -> str:
+    """A log's text with PII replaced (file names, record values quoted in errors): what Winnow
+    writes under ``<workdir>/logs`` is scrubbed like every other file there (docs/pii.md)."""
+    from redaction import scrub_text
+
+    return scrub_text(text)
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Formats a record (message and traceback) and replaces the PII in the result."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _scrub(super().format(record))
+
+
 def route_library_logging(workdir: str) -> None:
-    """Winnow's own warnings stay on the console; every other Python log record (py4j's tracebacks
-    when Ctrl-C interrupts a call into the JVM, ...) goes to ``<workdir>/logs/python-<time>.log``.
-    Left alone when the caller configured logging (tests, notebooks)."""
+    """Winnow's own warnings stay on the console; every log record (Winnow's and every other: py4j's
+    tracebacks when Ctrl-C interrupts a call into the JVM, ...) goes, PII-scrubbed, to
+    ``<workdir>/logs/python-<time>.log``. Left alone when the caller configured logging (tests, notebooks)."""
     root = logging.getLogger()
     if root.handlers:
         return
@@ -137,15 +152,53 @@ def route_library_logging(workdir: str) -> None:
         path = Path(workdir) / "logs" / f"python-{time.strftime('%Y%m%d-%H%M%S')}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.FileHandler(path, delay=True, encoding="utf-8")
-        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        to_file.setFormatter(ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(to_file)
     except OSError:
         pass
 
 
+SCRUBBED_LOGS = ("spark-*.log", "workers-*.log")  # written by the JVM and Spark's Python workers
+
+
+def scrub_run_logs(workdir: str | None, since: float) -> list[Path]:
+    """Spark's own log and the Python workers' log of this run (``<workdir>/logs``, written since
+    ``since``), rewritten in place with PII replaced: Winnow does not format their lines (log4j does;
+    ``pipeline.worker_daemon`` scrubs the workers' lines as they come, this pass covers whatever a
+    run killed first left). In place, not renamed: log4j may still append to the open file."""
+    if not workdir:
+        return []
+    done = []
+    for pattern in SCRUBBED_LOGS:
+        for path in sorted(Path(workdir, "logs").glob(pattern)):
+            try:
+                if path.stat().st_mtime < since:
+                    continue
+                with open(path, "r+", encoding="utf-8", errors="surrogateescape") as f:
+                    text = f.read()
+                    clean = _scrub(text)
+                    if clean != text:
+                        f.seek(0)
+                        f.write(clean)
+                        f.truncate()
+                done.append(path)
+            except OSError:  # a full disk: the run's own error line matters more than this pass
+                continue
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    started = time.time() - 1
+    run: dict[str, str | None] = {"workdir": args.workdir}
+    try:
+        return _main(args, argv, run)
+    finally:
+        scrub_run_logs(run["workdir"], started)
+
+
+def _main(args: argparse.Namespace, argv: list[str], run: dict[str, str | None]) -> int:
     from contract.errors import WinnowError
 
     workdir = args.workdir
@@ -159,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.master:
             overrides["spark.master"] = args.master
         config = load_config(args.config, overrides)
-        workdir = config.workdir
+        workdir = run["workdir"] = config.workdir
         route_library_logging(workdir)
         run_pipeline(config, until=args.until, force=args.force)
     except WinnowError as e:

@@ -86,6 +86,24 @@ def log_to_file_option(log_file: str | Path) -> str:
     return f"-Dlog4j2.configurationFile={props}"
 
 
+def worker_log_path(log_file: str | Path) -> Path:
+    """Where the Python workers' stderr goes: ``workers-<time>.log`` beside ``spark-<time>.log``."""
+    log_file = Path(log_file).resolve()
+    return log_file.with_name("workers-" + log_file.name.removeprefix("spark-"))
+
+
+def worker_log_conf(log_file: str | Path) -> dict[str, str]:
+    """Settings that start Spark's Python worker daemon through ``pipeline.worker_daemon``: the
+    workers' stderr (a torn-down job's BrokenPipeError tracebacks) goes, PII-scrubbed, to
+    ``worker_log_path(log_file)`` instead of the console. Local masters only: there the workers run
+    on this machine with this checkout importable (a cluster's executors may hold only the zip,
+    which a daemon started by ``python -m`` cannot see)."""
+    from pipeline.worker_daemon import LOG_ENV, MODULE
+
+    return {"spark.python.daemon.module": MODULE,
+            f"spark.executorEnv.{LOG_ENV}": str(worker_log_path(log_file))}
+
+
 def session_settings(cfg: SparkConfig, submitted: dict[str, str] | None) -> tuple[str | None, dict[str, str]]:
     """(master to set on the builder, settings to set on the builder) for a new session.
 
@@ -127,6 +145,9 @@ def get_spark(cfg: SparkConfig | None = None, log_file: str | Path | None = None
     if submitted is None and log_file is not None:
         key = "spark.driver.extraJavaOptions"
         conf[key] = f"{conf.get(key, '')} {log_to_file_option(log_file)}".strip()
+        if (master or "").startswith("local"):
+            for k, v in worker_log_conf(log_file).items():
+                conf.setdefault(k, v)  # a daemon module the config names wins
     builder = SparkSession.builder.appName(cfg.app_name)
     if master is not None:
         if master.startswith("local"):

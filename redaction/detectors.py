@@ -57,7 +57,7 @@ class Email(Detector):
     placeholder = "<EMAIL>"
     trigger = rf"[@＠]|(?:at|AT){_TS}*[\]\)\}}>]|{_TS}(?:at|AT){_TS}"
     _plain = re.compile(
-        r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}\s?[@＠]\s?"
+        r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9_%+\-][A-Za-z0-9._%+\-]{0,63}\s?[@＠]\s?"
         r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?(?:[.．][A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*"
         r"[.．][A-Za-z]{2,24}(?![A-Za-z0-9])"
     )

@@ -13,6 +13,7 @@ import pytest
 
 from contract import schema as S
 from contract.errors import InputError
+from contract.operator import Operator
 from pipeline.config import parse_config
 from pipeline.runner import run_pipeline
 
@@ -246,3 +247,184 @@ def test_workdir_that_is_a_file_is_a_one_line_error(spark, tmp_path):
     (tmp_path / "work").write_text("not a directory")
     with pytest.raises(WinnowError, match="workdir"):
         run_read(spark, tmp_path)
+
+
+# -- 8. no raw PII anywhere under the workdir -----------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+PLANTED_ID = "11010519491231002X"  # resident ID with a valid check character
+PLANTED = ["ivan.petrov@example.com", "ivan.petrov", "13812345678", "a.li@example.cn", PLANTED_ID,
+           "4111111111111111", "8.8.8.8", "olga@example.org"]
+PII_FILE = "contact_ivan.petrov@example.com.jsonl"
+PII_DOCS = [
+    {"id": "doc-1", "text": "Write to ivan.petrov@example.com about the river survey; the report is due soon."},
+    {"id": "tel-13812345678", "text": "A plain note about the weather in spring, with nothing personal in it."},
+    {"id": "doc-3", "source": "crm a.li@example.cn", "text": "Another plain note on gardening and on beans."},
+    {"id": "doc-4", "text": "A plain note on bridges and their arches, long enough to be kept.",
+     "author": {"card": 4111111111111111, "ip": "8.8.8.8", "身份证": PLANTED_ID}},
+    {"id": "olga@example.org", "text": "Call 13812345678 or mail olga@example.org, says the duplicate note."},
+    {"id": "doc-6", "text": "Call 13812345678 or mail olga@example.org, says the duplicate note."},
+]
+
+
+def pii_pipeline(tmp_path: Path, stages: list[dict]) -> Path:
+    inp = tmp_path / "in"
+    write_lines(inp / PII_FILE, [*PII_DOCS, '{"id": "broken ivan.petrov@example.com", "text": '])
+    write_lines(inp / "_hidden_ivan.petrov@example.com.jsonl", [{"text": "skipped"}])  # a logged skip
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(json.dumps({"input": {"paths": [str(inp)]}, "workdir": str(tmp_path / "work"),
+                               "spark": {"master": "local[1]", "driver_memory": "1g", "shuffle_partitions": 2},
+                               "samples_per_reason": 5, "stages": stages}))
+    return cfg
+
+
+def file_texts(path: Path) -> list[str]:
+    """Everything a file says: a Parquet file decoded (schema and rows), any other file as text."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return [str(table.schema), json.dumps(table.to_pylist(), ensure_ascii=False, default=str)]
+    raw = path.read_bytes()
+    return [raw.decode("utf-8", "replace"), raw.decode("latin-1")]
+
+
+def leaks(workdir: Path, first_scrubbed: str) -> list[str]:
+    """Every (file, planted value) where a raw value shows: every file of the stages from
+    ``first_scrubbed`` on, of earlier stages all but their kept/ and rejected/ data, and everything
+    else under the workdir (logs, report, lock)."""
+    found = []
+    for path in sorted(p for p in workdir.rglob("*") if p.is_file()):
+        rel = path.relative_to(workdir)
+        stage = rel.parts[0]
+        if (stage[:2].isdigit() and stage < first_scrubbed and len(rel.parts) > 1
+                and rel.parts[1] in ("kept", "rejected")):
+            continue
+        texts = [str(rel), *file_texts(path)]
+        found += [f"{rel}: {v}" for v in PLANTED if any(v in t for t in texts)]
+    return found
+
+
+@pytest.mark.slow
+def test_no_planted_pii_in_any_file_under_the_workdir(tmp_path):
+    """PII in text, id, source, meta and the input file's name, through the real command line
+    (read, normalize, pii, dedup, then the report): no raw value in any file under the workdir:
+    stats, samples, _SUCCESS, dedup's files, the report, Spark's, Python's and the workers' logs."""
+    import subprocess
+    import sys
+
+    from pipeline.report import build_report
+
+    cfg = pii_pipeline(tmp_path, [{"stage": "normalize"}, {"stage": "pii"},
+                                  {"stage": "dedup", "params": {"threshold": 0.8}}])
+    env = {**os.environ, "WINNOW_SPARK_LOG_LEVEL": "INFO"}  # Spark's chattiest setting a user may pick
+    out = subprocess.run([sys.executable, "-m", "jobs.run_pipeline", "--config", str(cfg)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    work = tmp_path / "work"
+    build_report(work)
+    names = {p.name for p in work.rglob("*")}
+    assert {"index.html", "stats.json", "_SUCCESS", "rejected.jsonl"} <= names
+    assert any(n.startswith("spark-") for n in names) and any(n.startswith("python-") for n in names)
+    # the values were there to find: the reader's own rows hold them, and the PII stage counted them
+    read_kept = " ".join(t for p in (work / "01-read" / "kept").glob("*.parquet") for t in file_texts(p))
+    assert PII_FILE[:-6] in read_kept and "a.li@example.cn" in read_kept and PLANTED_ID in read_kept
+    pii_stats = json.loads((work / "03-pii" / "stats.json").read_text())
+    assert pii_stats["metrics"]["pii/id/email"] == 1 and pii_stats["metrics"]["pii/meta/id_number"] == 1
+    report = json.loads((work / "report" / "report.json").read_text())
+    assert report["distributions"]["pii"]["in_columns"]["id"] == {"email": 1, "phone": 1}
+    assert leaks(work, "03-pii") == []
+
+
+def test_read_stage_hash_basis_names_pii_paths_scrubbed_yet_sees_a_rename(tmp_path):
+    """The read stage's _SUCCESS (its hash basis) lists the input files: a name with PII is written
+    scrubbed plus a digest, so renaming one still re-runs the read."""
+    from pipeline.config import InputConfig
+    from pipeline.io import input_fingerprint
+
+    a = write_lines(tmp_path / "in" / PII_FILE, [{"text": "x"}])
+    plain = write_lines(tmp_path / "in" / "plain.jsonl", [{"text": "y"}])
+    cfg = InputConfig(paths=[str(a), str(plain)])
+    fp = json.dumps(input_fingerprint([str(a), str(plain)], cfg))
+    assert "ivan.petrov" not in fp and "<EMAIL>#" in fp and str(plain) in fp  # clean paths stay as they are
+    b = a.rename(tmp_path / "in" / "contact_olga@example.org.jsonl")
+    assert input_fingerprint([str(b), str(plain)], InputConfig(paths=[str(b), str(plain)])) != json.loads(fp)
+
+
+def test_logs_winnow_writes_are_scrubbed(tmp_path):
+    """The Python log (Winnow's skip lines name files), the error log and, after the run, Spark's
+    and the workers' logs: PII replaced."""
+    from jobs.run_pipeline import ScrubbingFormatter, scrub_run_logs, write_error_log
+
+    rec = logging.LogRecord("winnow", logging.WARNING, __file__, 1, "read: skipped %d hidden file(s): %s",
+                            (1, f"/in/_hidden_{PII_FILE}"), None)
+    assert ScrubbingFormatter("%(message)s").format(rec) == "read: skipped 1 hidden file(s): /in/<EMAIL>"
+    try:
+        raise ValueError(f"bad record in /in/{PII_FILE}: id {PLANTED_ID}")
+    except ValueError as e:
+        log = write_error_log(e, str(tmp_path), ["--config", "p.yaml"])
+    text = log.read_text()
+    assert "ValueError: bad record in /in/<EMAIL>: id <ID_NUMBER>" in text and "ivan.petrov" not in text
+    logs = tmp_path / "logs"
+    (logs / "spark-1.log").write_text(f"INFO FileScanRDD: Reading File path: /in/{PII_FILE}\n")
+    (logs / "workers-1.log").write_text("BrokenPipeError from a worker of 13812345678\n")
+    (logs / "other.log").write_text(PII_FILE)
+    assert len(scrub_run_logs(str(tmp_path), since=0)) == 2
+    assert (logs / "spark-1.log").read_text() == "INFO FileScanRDD: Reading File path: /in/<EMAIL>\n"
+    assert (logs / "workers-1.log").read_text() == "BrokenPipeError from a worker of <PHONE>\n"
+    assert (logs / "other.log").read_text() == PII_FILE  # not a log of Spark's: not touched
+
+
+def test_worker_daemon_sends_stderr_scrubbed_to_the_log(tmp_path):
+    """What pipeline.worker_daemon does before it starts pyspark's daemon: fd 2 of it and of every
+    process it forks goes through the scrubber into the log, not to the console."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "logs" / "workers-1.log"
+    log.parent.mkdir()
+    code = ("import os, sys; from pipeline.worker_daemon import redirect_stderr; redirect_stderr(sys.argv[1]); "
+            "print('Traceback (most recent call last):', file=sys.stderr, flush=True); "
+            "pid = os.fork()\nif pid == 0: os.write(2, b'BrokenPipeError: ivan.petrov@example.com\\n'); os._exit(0)\n"
+            "os.waitpid(pid, 0)")
+    out = subprocess.run([sys.executable, "-c", code, str(log)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    for _ in range(100):  # the scrubber ends when the last writer has closed fd 2
+        if "BrokenPipeError" in log.read_text():
+            break
+        import time
+        time.sleep(0.1)
+    assert log.read_text() == "Traceback (most recent call last):\nBrokenPipeError: <EMAIL>\n"
+
+
+class NoisyExplodes(Operator):
+    """A stage whose Python worker writes to stderr (as pyspark's daemon does when a failed job is torn
+    down) and then fails: the console must still get one line."""
+
+    name = "noisy"
+
+    def process(self, batch):
+        import sys
+
+        print("Traceback (most recent call last):\nBrokenPipeError: [Errno 32] Broken pipe "
+              "ivan.petrov@example.com", file=sys.stderr, flush=True)
+        raise RuntimeError("noisy: the fixture stage failed on purpose (olga@example.org)")
+
+
+@pytest.mark.slow
+def test_worker_stderr_stays_off_the_console_of_a_failed_run(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = pii_pipeline(tmp_path, [{"stage": "tests.test_hostile_inputs:NoisyExplodes"}])
+    out = subprocess.run([sys.executable, "-m", "jobs.run_pipeline", "--config", str(cfg)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1
+    err = [ln for ln in out.stderr.splitlines() if ln.strip() and not ln.startswith("WARNING: Using incubator")
+           and not ln.startswith("read: skipped")]  # Winnow's own warning about the hidden file
+    assert len(err) == 1 and err[0].startswith("winnow: error in stage 02-noisyexplodes: Spark job failed: "), out.stderr
+    workers = list((tmp_path / "work" / "logs").glob("workers-*.log"))
+    assert len(workers) == 1 and "BrokenPipeError: [Errno 32] Broken pipe <EMAIL>" in workers[0].read_text()
+    # the error log and Spark's log (the failed task's traceback quotes the error) are scrubbed too
+    assert "<EMAIL>" in next((tmp_path / "work" / "logs").glob("spark-*.log")).read_text()
+    assert leaks(tmp_path / "work", "99") == []

@@ -132,8 +132,22 @@ def test_dense_documents_rejected_and_scrubbed():
     assert res.kept.column(S.TEXT).to_pylist() == [prose.replace("office@example.com", "<EMAIL>")]
 
 
-def test_stats_params_do_not_leak_salt():
-    assert PIIScrubber(mode="pseudonym", salt="topsecret").params()["salt"] == "<set>"
+def test_stats_params_do_not_leak_salt_but_change_with_it():
+    from operators.pii.scrubber import SALT_FINGERPRINT_ITERATIONS, salt_fingerprint
+
+    shown = PIIScrubber(mode="pseudonym", salt="topsecret").params()["salt"]
+    assert shown.startswith("set:") and len(shown) == 12 and "topsecret" not in shown
+    # a different salt, a different fingerprint (so the stage hash changes); no salt: ""
+    assert PIIScrubber(salt="topsecreT").params()["salt"] not in ("", shown)
+    assert PIIScrubber(salt="topsecret").params()["salt"] == shown and PIIScrubber().params()["salt"] == ""
+    # a costly function of the salt, not a plain hash that a guess confirms cheaply
+    import hashlib
+
+    assert shown[4:] == hashlib.pbkdf2_hmac("sha256", b"topsecret", b"winnow/pii/salt-fingerprint/v1",
+                                            SALT_FINGERPRINT_ITERATIONS).hex()[:8]
+    assert SALT_FINGERPRINT_ITERATIONS >= 100_000
+    assert shown[4:] not in hashlib.sha256(b"topsecret").hexdigest()
+    assert salt_fingerprint("") == ""
 
 
 def test_spark_equals_local(spark):
@@ -209,6 +223,12 @@ def test_pii_in_id_source_and_meta_never_leaves_the_stage():
     assert res.metrics["pii/ids_pseudonymized"] == 2
     assert res.metrics["pii/sources_scrubbed"] == 2
     assert res.metrics["pii/metas_scrubbed"] == 3
+    # findings in the other columns are counted per type, apart from the text's pii/<type>
+    other = {k: v for k, v in res.metrics.items() if k.count("/") == 2}
+    assert other == {"pii/id/email": 1, "pii/id/phone": 1, "pii/source/email": 1, "pii/source/phone": 1,
+                     "pii/meta/email": 2, "pii/meta/phone": 2, "pii/meta/bank_card": 1, "pii/meta/ip": 1,
+                     "pii/meta/id_number": 1}, other
+    assert res.metrics["pii/email"] == 20  # the text's own findings, unchanged (the dense row)
     # stable across runs and batchings; the salt changes the pseudonym
     again = run_operator(PIIScrubber(), _field_table(), batch_size=2)
     assert sorted(ids) == sorted(r[S.ID] for t in (again.kept, again.rejected) for r in t.to_pylist())
@@ -402,3 +422,29 @@ def test_jcb_1800_card_beside_digits_and_bit_rows():
     assert scrub_text("卡号 180012345678905 12") == "卡号 <BANK_CARD> 12"  # JCB 15-digit, issuer prefix 1800
     bits = "1100 1101 0110 1100 0000 0100"  # its first four groups pass Luhn
     assert scrub_text(bits) == bits
+
+
+def test_report_shows_pii_found_in_other_columns_per_type():
+    """The report reads the pii/{column}/{type} family beside the text's pii_counts."""
+    from pipeline.report.collect import _pii
+
+    op = PIIScrubber()
+    res = run_operator(op, _field_table())
+    stage = {"name": "03-pii", "metrics": res.metrics, "declared": {"metrics": op.declared_metrics()},
+             "histograms": {"maps": {"pii_counts": {"kept": {"email": {"total": 20, "docs": 1}}}}}}
+    got = _pii([stage])
+    assert got["counts"] == {"email": 20}
+    assert got["in_columns"] == {"id": {"email": 1, "phone": 1}, "meta": {"bank_card": 1, "email": 2,
+                                 "id_number": 1, "ip": 1, "phone": 2}, "source": {"email": 1, "phone": 1}}
+    from pipeline.report.plots import pii_bars
+
+    assert pii_bars(got) and pii_bars({"counts": {"email": 1}})
+
+
+@pytest.mark.parametrize("text, want", [
+    ("/in/_hidden_ivan.petrov@example.com.jsonl", "/in/<EMAIL>"),  # a hidden file's name in a log line
+    ("mail _ivan@example.com or +ivan@example.com", "mail <EMAIL> or <EMAIL>"),
+    ("x/contact_ivan.petrov@example.com.jsonl", "x/<EMAIL>"),
+])
+def test_email_local_part_may_start_with_underscore_plus_or_dash(text, want):
+    assert scrub_text(text) == want

@@ -214,6 +214,29 @@ def test_retrained_model_edited_list_swapped_tokenizer_rerun_that_stage_and_late
     assert stats["tokenize"]["input_files"][0]["path"] == str(tok)
 
 
+def test_pii_salt_change_reruns_pii_and_later_and_never_shows_the_salt(spark, tmp_path, capsys):
+    """The pseudonyms depend on the salt: a new salt re-runs the PII stage (and every later one),
+    although neither stats.json nor _SUCCESS holds the salt (only its PBKDF2 fingerprint)."""
+    make_input(tmp_path)
+    salt_a, salt_b = "first-secret-salt", "second-secret-salt"
+
+    def run(salt):
+        cfg = parse_config({
+            "input": {"paths": [str(tmp_path / "in")]}, "workdir": str(tmp_path / "work"),
+            "stages": [{"stage": "pii", "params": {"mode": "pseudonym", "salt": salt}},
+                       {"stage": MIN_CHARS, "params": {"min_chars": 5}}]})
+        return [r.skipped for r in run_pipeline(cfg, spark=spark)]
+
+    assert run(salt_a) == [False] * 3
+    assert run(salt_a) == [True] * 3
+    assert run(salt_b) == [True, False, False]
+    assert "02-pii: re-running: params changed (salt)" in capsys.readouterr().out
+    for f in (tmp_path / "work").rglob("*"):
+        if f.is_file() and f.suffix != ".parquet":
+            text = f.read_text(errors="replace")
+            assert "secret-salt" not in text, f
+
+
 # -- models are defined by steps and seeds, not by the wall clock ------------------------------------
 @pytest.fixture
 def tiny_encoder(tmp_path):

@@ -267,8 +267,25 @@ def _shares(counts: dict[str, dict[str, int]], unit: str) -> dict[str, float]:
     return {k: round(v.get(unit, 0) / total, 6) if total else 0.0 for k, v in sorted(counts.items())}
 
 
+def _pii_in_columns(stage: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``{column: {type: findings}}`` of the ``pii/{column}/{type}`` family (PII in id, source, meta)."""
+    declared = (stage.get("declared") or {}).get("metrics") or {}
+    out: dict[str, dict[str, float]] = {}
+    for name, value in (stage.get("metrics") or {}).items():
+        if name in declared or _num(value) is None:
+            continue
+        for t in M.templates_for(declared, M.PII_FOUND_IN):
+            m = M.match(t, name)
+            if m:
+                out.setdefault(m["column"], {})[m["type"]] = value
+                break
+    return {c: dict(sorted(v.items())) for c, v in sorted(out.items())}
+
+
 def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """PII counts per type: the ``pii_counts`` column's sums where a stage first has it, else ``pii/*`` metrics."""
+    """PII counts per type: the ``pii_counts`` column's sums where a stage first has it, else ``pii/*``
+    metrics; ``in_columns``: that stage's findings per type in the other columns (id, source, meta)."""
+    found = None
     for s in stages:
         maps = ((s.get("histograms") or {}).get("maps") or {}).get("pii_counts")
         if maps:
@@ -279,14 +296,23 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
                     slot["total"] += v.get("total") or 0
                     slot["docs"] += v.get("docs") or 0
             if merged:
-                return {"stage": s["name"], "source": "pii_counts column",
-                        "counts": {k: v["total"] for k, v in sorted(merged.items())},
-                        "docs": {k: v["docs"] for k, v in sorted(merged.items())}}
-    for s in stages:
-        m = _family(s, M.PII_FOUND)
-        if m:
-            return {"stage": s["name"], "source": "pii/* metrics", "counts": dict(sorted(m.items()))}
-    return None
+                found = s, {"stage": s["name"], "source": "pii_counts column",
+                            "counts": {k: v["total"] for k, v in sorted(merged.items())},
+                            "docs": {k: v["docs"] for k, v in sorted(merged.items())}}
+                break
+    if found is None:
+        for s in stages:
+            m = _family(s, M.PII_FOUND)
+            if m or _pii_in_columns(s):
+                found = s, {"stage": s["name"], "source": "pii/* metrics", "counts": dict(sorted(m.items()))}
+                break
+    if found is None:
+        return None
+    stage, out = found
+    in_columns = _pii_in_columns(stage)
+    if in_columns:
+        out["in_columns"] = in_columns
+    return out
 
 
 def _find_mix(stages: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -215,6 +215,11 @@ def _distributions(d: dict[str, Any], images: dict[str, str]) -> str:
         p = dist["pii"]
         parts.append(f"<h3>PII per type <span class='muted'>({e(p['stage'])}, {e(p['source'])})</span></h3>"
                      + img(images, "pii", "PII counts"))
+        if p.get("in_columns"):
+            rows = "".join(f"<tr><td>{e(col)}</td><td>{e(t)}</td><td>{int(n):,}</td></tr>"
+                           for col, counts in p["in_columns"].items() for t, n in counts.items())
+            parts.append("<p>PII found outside the text (replaced; an id becomes its pseudonym):</p>"
+                         f"<table class='pii-columns'><tr><th>column</th><th>type</th><th>found</th></tr>{rows}</table>")
     missing = [n for n, k in (("lang_score", "lang_score"), ("quality_score", "quality_score"), ("domain", "domain"),
                               ("MinHash cluster sizes", "cluster_sizes"), ("PII counts", "pii")) if not images.get(k)]
     if missing:

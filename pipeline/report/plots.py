@@ -162,6 +162,18 @@ def counts_bar(counts: dict[str, float] | None, title: str, ylabel: str) -> str 
     return grouped_bars(list(counts), [("", list(counts.values()))], title, ylabel)
 
 
+def pii_bars(section: dict[str, Any] | None) -> str | None:
+    """Findings per type: the text's, and beside them those in id, source and meta when there are any."""
+    section = section or {}
+    text, columns = section.get("counts") or {}, section.get("in_columns") or {}
+    if not columns:
+        return counts_bar(text, "PII found per type", "count")
+    types = sorted({*text, *(t for c in columns.values() for t in c)})
+    series = [("text", [text.get(t, 0) for t in types])]
+    series += [(col, [counts.get(t, 0) for t in types]) for col, counts in columns.items()]
+    return grouped_bars(types, series, "PII found per type and column", "count")
+
+
 def mixture(section: dict[str, Any] | None) -> str | None:
     groups = (section or {}).get("groups") or []
     if not groups:
@@ -219,7 +231,7 @@ def make_all(data: dict[str, Any]) -> dict[str, str]:
         "domain": domain_shares(d.get("domain")),
         "cluster_sizes": counts_bar((d.get("cluster_sizes") or {}).get("counts"), "near-duplicate cluster sizes",
                                     "clusters"),
-        "pii": counts_bar((d.get("pii") or {}).get("counts"), "PII found per type", "count"),
+        "pii": pii_bars(d.get("pii")),
         "mixture": mixture(data.get("mixture")),
         "repeats": counts_bar((data.get("mixture") or {}).get("repeats"), "documents per repeat count", "documents"),
         "training": training(data.get("training") or []),
