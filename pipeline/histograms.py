@@ -109,22 +109,26 @@ def _clean(x: Any) -> Any:
 
 
 def compute(kept, rejected, categorical: list[str], edge_sample_column: str | None = None,
-            out_dir: str | Path | None = None, edge_samples: int = EDGE_SAMPLES) -> dict[str, Any]:
+            out_dir: str | Path | None = None, edge_samples: int = EDGE_SAMPLES,
+            kept_length_column: str | None = None) -> dict[str, Any]:
     """Histograms of a stage's written output (``kept`` and ``rejected`` Spark DataFrames).
-    ``categorical``: the declared category columns (``contract.schema.category_field``)."""
+    ``categorical``: the declared category columns (``contract.schema.category_field``).
+    ``kept_length_column``: a column of ``kept`` holding each document's length as the stage wrote
+    it (fused stages: a later stage may have changed ``text``); default: the length of ``text``."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     t0 = time.perf_counter()
     common = [c for c in kept.columns if c in rejected.columns]
-    numeric = {c: t for c, t in _numeric_columns(kept).items() if c in common}
+    numeric = {c: t for c, t in _numeric_columns(kept).items() if c in common and c != kept_length_column}
     categorical = [c for c in categorical if c in common]
     maps = [c for c in _map_columns(kept) if c in common]
     has_tokens = "n_tokens" in numeric
     cols = {LENGTH: "bigint", **numeric}
 
     def project(df, outcome: str):
-        length = F.length(F.coalesce(F.col(S.TEXT), F.lit(""))).cast("bigint") if S.TEXT in df.columns \
+        length = F.col(kept_length_column).cast("bigint") if outcome == "kept" and kept_length_column \
+            else F.length(F.coalesce(F.col(S.TEXT), F.lit(""))).cast("bigint") if S.TEXT in df.columns \
             else F.lit(None).cast("bigint")
         sel = [F.lit(outcome).alias("_o"), length.alias(LENGTH)]
         sel += [F.nanvl(F.col(c).cast("double"), F.lit(None).cast("double")).alias(c) for c in numeric]  # NaN -> null
@@ -214,10 +218,12 @@ def compute(kept, rejected, categorical: list[str], edge_sample_column: str | No
 
 
 def stage_histograms(kept, rejected, categorical: list[str], edge_sample_column: str | None = None,
-                     stage: str | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+                     stage: str | None = None, out_dir: str | Path | None = None,
+                     kept_length_column: str | None = None) -> dict[str, Any]:
     """``compute`` for the runner: a failure here is reported in the stats, never fails the stage."""
     try:
-        return compute(kept, rejected, categorical, edge_sample_column, out_dir=out_dir)
+        return compute(kept, rejected, categorical, edge_sample_column, out_dir=out_dir,
+                       kept_length_column=kept_length_column)
     except Exception as e:  # noqa: BLE001 - the report degrades, the data run goes on
         import logging
 

@@ -651,16 +651,30 @@ def _log_skipped(skipped: list[tuple[str, str]]) -> None:
         log.warning("read: skipped %d %s: %s%s", len(paths), why, ", ".join(paths[:10]), more)
 
 
-def _reject_duplicate_ids(df):
+# Up to this many duplicate ids are broadcast to every task; more are joined with a shuffle.
+BROADCAST_DUPLICATES = 1_000_000
+
+
+def _reject_duplicate_ids(rows):
     """A kept row whose id an earlier kept row already has becomes a rejected ``duplicate_id`` row.
     "Earlier" is input file order, then position in the file: data only, so the same row wins
-    whatever the split or partition count. Dedup and the shards need unique ids."""
+    whatever the split or partition count. Dedup and the shards need unique ids.
+
+    Only the ids and locations are shuffled (never the text): the duplicates are found on that
+    projection, and the rows are marked by a join with them, broadcast when they are few. With no
+    duplicate id (the usual case) the rows pass untouched. ``rows`` is read twice: cache it."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    w = Window.partitionBy(S.ID).orderBy(F.col(S.REJECT_REASON).isNotNull(), FILE_INDEX, POSITION)
-    dup = F.col(S.REJECT_REASON).isNull() & (F.row_number().over(w) > 1)
-    df = df.withColumn("_first_loc", F.when(dup, F.first(LOCATION).over(w)))
+    w = Window.partitionBy(S.ID).orderBy(FILE_INDEX, POSITION)
+    dups = (rows.filter(F.col(S.REJECT_REASON).isNull()).select(S.ID, FILE_INDEX, POSITION, LOCATION)
+            .withColumn("_first_loc", F.first(LOCATION).over(w)).withColumn("_rank", F.row_number().over(w))
+            .filter(F.col("_rank") > 1).select(S.ID, FILE_INDEX, POSITION, "_first_loc"))
+    n_dups = dups.count()  # ids only, from the cached rows: cheap to compute again for the join
+    order_cols = [f.name for f in ORDER_FIELDS]
+    if n_dups == 0:
+        return rows.drop(*order_cols)
+    df = rows.join(F.broadcast(dups) if n_dups <= BROADCAST_DUPLICATES else dups, [S.ID, FILE_INDEX, POSITION], "left")
     is_dup = F.col("_first_loc").isNotNull()
     detail = F.concat(F.col(LOCATION), F.lit(": duplicate id '"), F.col(S.ID), F.lit("', first used at "),
                       F.col("_first_loc"))
@@ -668,12 +682,14 @@ def _reject_duplicate_ids(df):
         .withColumn(S.REJECT_STAGE, F.when(is_dup, F.lit(READ_STAGE)).otherwise(F.col(S.REJECT_STAGE))) \
         .withColumn(S.REJECT_DETAIL, F.when(is_dup, detail).otherwise(F.col(S.REJECT_DETAIL))) \
         .withColumn(S.REJECT_REASON, F.when(is_dup, F.lit("duplicate_id")).otherwise(F.col(S.REJECT_REASON))) \
-        .drop("_first_loc", *(f.name for f in ORDER_FIELDS))
+        .select(*[c for c in rows.columns if c not in order_cols])
 
 
 def read_dataframe(spark, cfg: InputConfig, batch_rows: int = 1024):
     """The read stage's output DataFrame (documents + rejected rows + metrics), one task a partition,
-    then the duplicate-id step (a shuffle by id)."""
+    then the duplicate-id step (a shuffle of ids only). Returns (rows, input files, the cached
+    DataFrame the caller unpersists once it has written the stage)."""
+    from pyspark import StorageLevel
     from pyspark.sql.pandas.types import from_arrow_schema
 
     listing = list_inputs(cfg.paths, cfg.format)
@@ -683,7 +699,8 @@ def read_dataframe(spark, cfg: InputConfig, batch_rows: int = 1024):
     rdd = spark.sparkContext.parallelize(task_rows, max(1, len(task_rows)))
     tasks_df = spark.createDataFrame(rdd, from_arrow_schema(TASK_SCHEMA))
     rows = tasks_df.mapInArrow(lambda it: read_tasks_batches(it, cfg, batch_rows), from_arrow_schema(READ_SCHEMA))
-    return _reject_duplicate_ids(rows), [f.path for f in listing.files]
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    return _reject_duplicate_ids(rows), [f.path for f in listing.files], rows
 
 
 def read_local(cfg: InputConfig) -> pa.Table:

@@ -12,6 +12,11 @@
 A stage is written under ``<workdir>/.tmp-<NN>-<stage>-<uuid>`` and renamed into place only once
 it is complete and its counts add up, so a killed job never leaves a finished-looking stage.
 
+Consecutive row-local stages run fused, in one pass over their input (``fusion_groups``,
+``_run_fused``): each still writes its rejected/, samples, stats.json and ``_SUCCESS``; only the
+group's last stage writes kept/, and a group re-runs from its first stage. ``materialize: true`` in
+the config runs every stage alone (docs/architecture.md, "Fused row-local stages").
+
 A stage's hash covers its effective inputs: the previous stage's hash, its type, class and behaviour
 ``version``, its parameters after defaults (``stage.params()``), the seed, and the content fingerprint
 of every file it reads (``stage.input_files()``: models, word lists, tokenizers, reference data). A
@@ -354,31 +359,76 @@ class PipelineRunner:
             bases[i + 2] = stage_basis(st, built[i + 2], cfg.seed, where)
             if st.name == self.until:
                 break
+        steps: list[tuple[int, StageConfig | None]] = []
+        for index, st in plan:
+            steps.append((index, st))
+            if ("read" if st is None else st.name) == self.until:
+                break
+        full: dict[int, dict[str, Any]] = {}  # each stage's hash basis, chained to the previous hash
+        hashes: dict[int, str] = {}
+        prev_hash = ""
+        for index, st in steps:
+            # a stage's hash chains the previous one's: a change re-runs it and every later stage
+            full[index] = bases[index] if st is None else {"prev": prev_hash, **bases[index]}
+            prev_hash = hashes[index] = _hash(full[index])
         declared_fields: dict[str, dict[str, Any]] = {}
         say(f"pipeline {cfg.name!r}: {len(files)} input file(s), {len(plan)} stage(s), workdir {self.workdir}")
-        prev_hash = ""
-        for index, st in plan:
-            name = "read" if st is None else st.name
-            # a stage's hash chains the previous one's: a change re-runs it and every later stage
-            basis = bases[index] if st is None else {"prev": prev_hash, **bases[index]}
-            prev_hash = _hash(basis)
-            final = self.workdir / stage_dirname(index, name)
-            done_hash, done_basis = _read_success(final)
-            if not self.force and done_hash == prev_hash:
-                stats = json.loads((final / "stats.json").read_text())
-                say(f"{final.name}: up to date, skipped ({stats['docs_kept']:,} kept)")
-                results.append(StageResult(name, final, True, stats))
-            else:
-                if done_hash is not None and not self.force:
-                    say(f"{final.name}: re-running: {why_rerun(done_basis, basis)}")
-                results.append(self._run_stage(index, st, built.get(index), final, prev_hash, stage_dirs,
-                                               declared_fields, basis))
-            for f in (results[-1].stats.get("declared") or {}).get("fields") or []:
-                declared_fields[f["name"]] = f
-            stage_dirs[name] = final
-            if name == self.until:
-                break
+        for group in self.fusion_groups(steps, built):
+            for res in self._run_group(group, built, full, hashes, stage_dirs, declared_fields):
+                results.append(res)
+                for f in (res.stats.get("declared") or {}).get("fields") or []:
+                    declared_fields[f["name"]] = f
+                stage_dirs[res.name] = res.dir
         say(f"done: output in {results[-1].dir / 'kept'}")
+        return results
+
+    def fusion_groups(self, steps: list[tuple[int, StageConfig | None]],
+                      built: dict[int, Stage]) -> list[list[tuple[int, StageConfig | None]]]:
+        """Consecutive row-local stages form one group that runs in one pass (unless the config says
+        ``materialize: true``); the read stage and every global stage are groups of their own."""
+        groups: list[list[tuple[int, StageConfig | None]]] = []
+        fusable_prev = False
+        for index, st in steps:
+            fusable = st is not None and not self.config.materialize and isinstance(built[index], Operator)
+            if fusable and fusable_prev:
+                groups[-1].append((index, st))
+            else:
+                groups.append([(index, st)])
+            fusable_prev = fusable
+        return groups
+
+    def _final_dir(self, index: int, st: StageConfig | None) -> Path:
+        return self.workdir / stage_dirname(index, "read" if st is None else st.name)
+
+    def _run_group(self, group, built, full, hashes, stage_dirs, declared_fields) -> list[StageResult]:
+        """Skip what is up to date, run the rest. A fused group re-runs from its first stage that is
+        out of date, or from an earlier one when that stage's input (an earlier member's kept/, which
+        a fused run does not write) is missing: resume granularity is the fused group."""
+        dirty = [p for p, (index, st) in enumerate(group)
+                 if self.force or _read_success(self._final_dir(index, st))[0] != hashes[index]]
+        start = dirty[0] if dirty else len(group)
+        while 0 < start < len(group) and not (self._final_dir(*group[start - 1]) / "kept").is_dir():
+            start -= 1
+        results = []
+        for index, st in group[:start]:
+            final = self._final_dir(index, st)
+            stats = json.loads((final / "stats.json").read_text())
+            say(f"{final.name}: up to date, skipped ({stats['docs_kept']:,} kept)")
+            results.append(StageResult("read" if st is None else st.name, final, True, stats))
+        todo = group[start:]
+        for index, st in todo:
+            final = self._final_dir(index, st)
+            done_hash, done_basis = _read_success(final)
+            if done_hash is not None and not self.force:
+                why = why_rerun(done_basis, full[index]) if done_hash != hashes[index] else \
+                    "its fused group re-runs and its input was not kept"
+                say(f"{final.name}: re-running: {why}")
+        if len(todo) == 1:
+            index, st = todo[0]
+            results.append(self._run_stage(index, st, built.get(index), self._final_dir(index, st), hashes[index],
+                                           stage_dirs, declared_fields, full[index]))
+        elif todo:
+            results += self._run_fused(todo, built, full, hashes, declared_fields)
         return results
 
     def _build(self, i: int, st: StageConfig) -> Stage:
@@ -424,12 +474,13 @@ class PipelineRunner:
             from pipeline.io import read_dataframe
 
             say(f"{final.name}: starting")
-            out, _files = read_dataframe(spark, cfg.input, cfg.spark.arrow_batch_size)
-            kept_df, rej_df, metrics = self._split_row_output(out, F)
+            out, _files, cached = read_dataframe(spark, cfg.input, cfg.spark.arrow_batch_size)
+            kept_df, rej_df, metrics = self._split_row_output(out, F, persist=False)
+            self._persisted = cached  # the reader's rows, cached once; the outputs are cheap views of it
             docs_in_expected = None  # the reader's own record count, checked below
             declared = declaration(READ_FIELDS, READ_METRICS, None)
         else:
-            prev = self.workdir / stage_dirname(index - 1, ([None, "read", *[s.name for s in cfg.stages]])[index - 1])
+            prev = self._final_dir(index - 1, self._stage_config(index - 1))
             in_df = spark.read.parquet(str(prev / "kept"))
             docs_in_expected = in_df.count()
             params = stage.params()
@@ -453,17 +504,30 @@ class PipelineRunner:
                 if df is not None:
                     df.unpersist()
             self._persisted = None
-        categorical = [f["name"] for f in {**declared_fields, **{f["name"]: f for f in declared["fields"]}}.values()
-                       if f["category"]]
-        stats = self._stats(tmp, name, index, metrics, params, stage_hash, t0, F, categorical,
+        categorical = self._categorical(declared_fields, declared)
+        kept_view, rej_view = self.spark.read.parquet(str(tmp / "kept")), self.spark.read.parquet(str(tmp / "rejected"))
+        stats = self._stats(kept_view, rej_view, tmp, name, index, metrics, params, stage_hash, t0, F, categorical,
                             declared["edge_sample_column"])
+        if docs_in_expected is None:
+            docs_in_expected = int(metrics.get("records", 0))  # the reader's own record count
+        self._finish(tmp, final, st, stats, declared, basis, docs_in_expected, stage_hash)
+        tmp.rename(final)
+        self._say_finished(final, stats)
+        return StageResult(name, final, False, stats)
+
+    @staticmethod
+    def _categorical(declared_fields: dict[str, dict[str, Any]], declared: dict[str, Any]) -> list[str]:
+        return [f["name"] for f in {**declared_fields, **{f["name"]: f for f in declared["fields"]}}.values()
+                if f["category"]]
+
+    def _finish(self, tmp: Path, final: Path, st: StageConfig | None, stats: dict[str, Any],
+                declared: dict[str, Any], basis: dict[str, Any], docs_in: int, stage_hash: str) -> None:
+        """Conservation check, samples, stats.json and ``_SUCCESS`` of a stage written under ``tmp``;
+        the old ``final`` is removed (the caller renames ``tmp`` into place)."""
         stats["declared"] = declared
         if st is not None:
             stats["stage_version"] = basis["code"]
             stats["input_files"] = basis["input_files"]
-        docs_in = stats["docs_in"] if docs_in_expected is None else docs_in_expected
-        if docs_in_expected is None:
-            docs_in = int(metrics.get("records", 0))
         stats["docs_in"] = docs_in
         if docs_in != stats["docs_kept"] + stats["docs_rejected"]:
             raise ConservationError(
@@ -475,13 +539,116 @@ class PipelineRunner:
         (tmp / SUCCESS).write_text(json.dumps({"hash": stage_hash, "basis": basis}, default=str))
         if final.exists():
             shutil.rmtree(final)
-        tmp.rename(final)
+
+    @staticmethod
+    def _say_finished(final: Path, stats: dict[str, Any]) -> None:
         top = sorted(stats["rejected_by_reason"].items(), key=lambda kv: -kv[1]["docs"])[:4]
         reasons = ", ".join(f"{r} {v['docs']:,}" for r, v in top) or "none"
-        rate = docs_in / max(stats["seconds"], 1e-9)
+        rate = stats["docs_in"] / max(stats["seconds"], 1e-9)
         say(f"{final.name}: finished in {stats['seconds']:.1f}s ({rate:,.0f} docs/s): "
-            f"{docs_in:,} in -> {stats['docs_kept']:,} kept, {stats['docs_rejected']:,} rejected ({reasons})")
-        return StageResult(name, final, False, stats)
+            f"{stats['docs_in']:,} in -> {stats['docs_kept']:,} kept, {stats['docs_rejected']:,} rejected ({reasons})")
+
+    # -- fused row-local stages -----------------------------------------------------------------
+    def _run_fused(self, todo, built, full, hashes, declared_fields) -> list[StageResult]:
+        finals = [self._final_dir(index, st) for index, st in todo]
+        try:
+            return self._run_fused_unchecked(todo, built, full, hashes, declared_fields, finals)
+        except Exception as e:
+            err = _winnow_error_from_worker(e)
+            err.add_note(f"{STAGE_NOTE}{' + '.join(f.name for f in finals)}")
+            if err is e:
+                raise
+            raise err from e
+        except KeyboardInterrupt as e:
+            e.add_note(f"{STAGE_NOTE}{' + '.join(f.name for f in finals)}")
+            raise
+
+    def _run_fused_unchecked(self, todo, built, full, hashes, declared_fields, finals) -> list[StageResult]:
+        """Consecutive row-local stages in one pass (``pipeline.execute.apply_fused_batches``): one
+        read of the input, one trip through Python; every stage still gets its rejected/, stats.json,
+        samples and ``_SUCCESS``, and the last one the group's kept/. Nothing is renamed into place
+        until every stage of the group has added up."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        from pipeline.execute import (
+            FUSED_KEPT,
+            FUSED_SEP,
+            FUSED_STAGE,
+            apply_fused_batches,
+            fused_length_column,
+            fused_schemas,
+        )
+
+        tmps = []
+        for final in finals:
+            for stale in self.workdir.glob(f".tmp-{final.name}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = self.workdir / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir(parents=True)
+            tmps.append(tmp)
+        spark = self.spark
+        t0 = time.time()
+        first = todo[0][0]
+        in_df = spark.read.parquet(str(self._final_dir(first - 1, self._stage_config(first - 1)) / "kept"))
+        docs_in = in_df.count()
+        ops = [built[index] for index, _ in todo]
+        names = [st.name for _, st in todo]
+        schemas, union = fused_schemas(ops, to_arrow_schema(in_df.schema))
+        for k, final in enumerate(finals):
+            others = " + ".join(f.name for f in finals if f != final)
+            say(f"{final.name}: starting" + (f" ({docs_in:,} docs in)" if k == 0 else "") + f", fused in one pass with {others}")
+        out = in_df.mapInArrow(lambda it: apply_fused_batches(ops, names, schemas, union, it),
+                               from_arrow_schema(union)).persist(StorageLevel.MEMORY_AND_DISK)
+        reject_cols = {f.name for f in S.REJECT_FIELDS}
+        results: list[StageResult] = []
+        try:
+            all_metrics = {r["key"]: r["value"] for r in out.select(F.explode(S.METRICS))
+                           .groupBy("key").agg(F.sum("value").alias("value")).collect()}
+            pass_seconds = time.time() - t0
+            stage_in = docs_in
+            for k, ((index, st), final, tmp) in enumerate(zip(todo, finals, tmps)):
+                tk = time.time()
+                stage = ops[k]
+                prefix = f"{k}{FUSED_SEP}"
+                metrics = {key[len(prefix):]: v for key, v in all_metrics.items() if key.startswith(prefix)}
+                cols = [f.name for f in schemas[k] if f.name != S.METRICS and not f.name.startswith("_fused_len_")]
+                kept_cols = [c for c in cols if c not in reject_cols]
+                declared = declaration(stage.output_fields(), stage.declared_metrics(), stage.edge_sample_column)
+                check_declarations(final.name, declared, metrics, kept_cols)
+                (out.filter(F.col(FUSED_STAGE) == k).select(*cols)
+                 .withColumn(S.REJECT_STAGE, F.coalesce(F.col(S.REJECT_STAGE), F.lit(st.name)))
+                 .write.mode("overwrite").parquet(str(tmp / "rejected")))
+                if k == len(todo) - 1:
+                    out.filter(F.col(FUSED_STAGE) == FUSED_KEPT).select(*kept_cols) \
+                        .write.mode("overwrite").parquet(str(tmp / "kept"))
+                    kept_view, length_column = spark.read.parquet(str(tmp / "kept")), None
+                else:  # this stage's kept rows are those a later stage rejected or the group kept
+                    length_column = fused_length_column(k)
+                    kept_view = out.filter((F.col(FUSED_STAGE) > k) | (F.col(FUSED_STAGE) == FUSED_KEPT)) \
+                        .select(*kept_cols, length_column)
+                stats = self._stats(kept_view, spark.read.parquet(str(tmp / "rejected")), tmp, st.name, index,
+                                    metrics, stage.params(), hashes[index], tk, F,
+                                    self._categorical(declared_fields, declared), declared["edge_sample_column"],
+                                    kept_length_column=length_column)
+                # the shared pass is split evenly between the group's stages
+                stats["seconds"] = round(stats["seconds"] + pass_seconds / len(todo), 3)
+                stats["fused"] = {"stages": [f.name for f in finals], "pass_seconds": round(pass_seconds, 3)}
+                self._finish(tmp, final, st, stats, declared, full[index], stage_in, hashes[index])
+                for f in declared["fields"]:
+                    declared_fields[f["name"]] = f
+                results.append(StageResult(st.name, final, False, stats))
+                stage_in = stats["docs_kept"]
+        finally:
+            out.unpersist()
+        for tmp, final, res in zip(tmps, finals, results):
+            tmp.rename(final)
+            self._say_finished(final, res.stats)
+        return results
+
+    def _stage_config(self, index: int) -> StageConfig | None:
+        return None if index == 1 else self.config.stages[index - 2]
 
     # -- row-local stages -----------------------------------------------------------------------
     def _run_row_stage(self, op: Operator, in_df, stage: str, F):
@@ -493,10 +660,12 @@ class PipelineRunner:
         out = in_df.mapInArrow(lambda it: apply_batches(op, it, out_schema, stage), from_arrow_schema(out_schema))
         return self._split_row_output(out, F)
 
-    def _split_row_output(self, out, F):
-        """Persist the combined output once, sum its metrics, and split kept from rejected."""
-        out = out.persist()
-        self._persisted = out
+    def _split_row_output(self, out, F, persist: bool = True):
+        """Persist the combined output once (unless the caller cached what it is made from), sum its
+        metrics, and split kept from rejected."""
+        if persist:
+            out = out.persist()
+            self._persisted = out
         metrics = {
             r["key"]: r["value"]
             for r in out.select(F.explode(S.METRICS)).groupBy("key").agg(F.sum("value").alias("value")).collect()
@@ -515,21 +684,24 @@ class PipelineRunner:
         return df
 
     # -- stats and samples ----------------------------------------------------------------------
-    def _stats(self, tmp: Path, name: str, index: int, metrics: dict, params: dict, stage_hash: str,
-               t0: float, F, categorical: list[str], edge_sample_column: str | None) -> dict[str, Any]:
+    def _stats(self, kept, rej, tmp: Path, name: str, index: int, metrics: dict, params: dict, stage_hash: str,
+               t0: float, F, categorical: list[str], edge_sample_column: str | None,
+               kept_length_column: str | None = None) -> dict[str, Any]:
+        """A stage's counts and histograms from its ``kept`` and rejected DataFrames.
+        ``kept_length_column``: the documents' lengths as this stage wrote them (fused stages)."""
         from pipeline.histograms import stage_histograms
 
         spark = self.spark
-        kept = spark.read.parquet(str(tmp / "kept"))
-        rej = spark.read.parquet(str(tmp / "rejected"))
         group_cols = [c for c in ("source", "lang") if c in kept.columns and c in rej.columns]
 
-        def agg(df, reason_col):
+        def agg(df, reason_col, length):
             cols = [*(F.col(c) for c in group_cols), reason_col.alias("outcome")]
-            return df.groupBy(*cols).agg(F.count(F.lit(1)).alias("docs"),
-                                         F.sum(F.length(F.coalesce(F.col(S.TEXT), F.lit("")))).alias("chars"))
+            return df.groupBy(*cols).agg(F.count(F.lit(1)).alias("docs"), F.sum(length).alias("chars"))
 
-        rows = [r.asDict() for r in agg(kept, F.lit("kept")).unionByName(agg(rej, F.col(S.REJECT_REASON))).collect()]
+        text_length = F.length(F.coalesce(F.col(S.TEXT), F.lit("")))
+        kept_length = F.col(kept_length_column) if kept_length_column else text_length
+        rows = [r.asDict() for r in agg(kept, F.lit("kept"), kept_length)
+                .unionByName(agg(rej, F.col(S.REJECT_REASON), text_length)).collect()]
         for r in rows:  # source names are file names before the PII stage: never write them raw
             for c in group_cols:
                 if isinstance(r[c], str):
@@ -559,8 +731,8 @@ class PipelineRunner:
             "chars_rejected": chars_rej,
             "rejected_by_reason": dict(sorted(by_reason.items())),
             "by_group": {"columns": group_cols, "rows": rows},
-            "histograms": stage_histograms(kept, rej, categorical, edge_sample_column, stage=name,
-                                           out_dir=tmp),  # for `winnow report`
+            "histograms": stage_histograms(kept, rej, categorical, edge_sample_column, stage=name, out_dir=tmp,
+                                           kept_length_column=kept_length_column),  # for `winnow report`
             "metrics": {k: metrics[k] for k in sorted(metrics)},
             "params": params,
             "hash": stage_hash,

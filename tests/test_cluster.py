@@ -166,8 +166,11 @@ def executor_pids(worker_pid: int) -> list[int]:
     return out
 
 
-def rows(spark, stage_dir: Path):
-    df = spark.read.parquet(str(stage_dir / "kept"))
+def rows(spark, stage_dir: Path, part: str = "kept"):
+    """A stage's kept (or rejected) rows; None for the kept/ a fused stage does not write."""
+    if not (stage_dir / part).is_dir():
+        return None
+    df = spark.read.parquet(str(stage_dir / part))
     return sorted(json.dumps(r.asDict(recursive=True), sort_keys=True, default=str) for r in df.collect())
 
 
@@ -230,6 +233,8 @@ def test_zip_only_executors_survive_a_killed_executor_and_match_local_mode(spark
         for key in ("docs_in", "docs_kept", "docs_rejected", "rejected_by_reason", "chars_kept"):
             assert stats[key] == res.stats[key], (res.dir.name, key)
         assert rows(spark, cluster_dir) == rows(spark, res.dir), res.dir.name
+        assert rows(spark, cluster_dir, "rejected") == rows(spark, res.dir, "rejected"), res.dir.name
+    assert rows(spark, tmp_path / "cluster" / local[-1].dir.name) is not None
     probe = json.loads((tmp_path / "cluster" / "03-probe" / "stats.json").read_text())["metrics"]
     # every row was processed by an executor that imported Winnow from the zip, none from the checkout
     assert probe["probe/winnow_from_zip"] == local[2].stats["docs_in"]

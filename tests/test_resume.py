@@ -174,6 +174,8 @@ def test_retrained_model_edited_list_swapped_tokenizer_rerun_that_stage_and_late
     cfg = parse_config({
         "input": {"paths": [str(tmp_path / "in")]},
         "workdir": str(tmp_path / "work"),
+        # every stage alone: fused row-local stages re-run as a group (tests/test_fusion.py)
+        "materialize": True,
         "stages": [
             {"stage": MIN_CHARS, "params": {"min_chars": 5}},
             {"stage": f"{FIX}:WordListFilter", "name": "blacklist", "params": {"list_file": str(word_list)}},
