@@ -1,19 +1,31 @@
-"""Score-stage throughput: BERT (CPU, and GPU when present) and fastText, documents/s per core.
+"""Score-stage throughput and accuracy per inference path: BERT documents per CPU-second (per core),
+before and after, with the AUC / macro-F1 of every path on the labelled test split.
 
-Uses the default models from ``make classifiers`` (models/quality-bert, models/domain-bert,
-models/quality-fasttext.bin, models/domain-fasttext.bin); skips when they are absent. Texts are real
-documents from ``../shared/corpora`` (English and Chinese, whole documents, so truncation matters), or
-the shipped labelled set when the corpora are absent. torch runs with 1 thread, so docs/s is per core.
+Paths (both BERT heads, quality and domain, as the score stage runs them):
 
-    .venv/bin/python -m bench.bench_score [--quick]
+- ``before``: fp32, one encoder pass per head, batches in the order the old code used (documents
+  sorted by character count);
+- ``shared_fp32``: fp32, one encoder pass for both heads (the models share a frozen encoder),
+  batches bucketed by token length;
+- ``after``: ``shared_fp32`` + int8 dynamic quantization of the encoder's Linear layers;
+- ``bf16`` (``--device cuda``: ``bf16`` and ``fp16`` on the GPU, ``before`` in fp32 there).
+
+Speed is documents per CPU-second of the whole process tree (``os.times``: user + system of this
+process and its children; torch runs 1 thread, so this is per core), on two text sets: real documents
+from ``../shared/corpora`` (long, so every one is truncated; skipped when absent) and the labelled
+test split (which also gives the accuracy). Target (issue 18): ``after`` >= 3x ``before`` per
+CPU-second with AUC within 0.01. The machine's load average is recorded beside the figures.
+
+    .venv/bin/python -m bench.bench_score [--quick] [--device cpu|cuda] [--models DIR] [--repeat N]
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
+import os
 import random
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,97 +34,180 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 FILES = ["en_wikipedia_vital_summaries", "en_linux_doc_txt", "en_manpages", "code_python_stdlib",
          "zh_peoples_daily_199801", "zh_debian_handbook", "zh_libreoffice_help", "zh_reviews_pos"]
+TARGET_SPEEDUP = 3.0
+AUC_TOLERANCE = 0.01
 
 
-def _texts(ctx, n: int) -> tuple[list[str], str]:
+def cpu_seconds() -> float:
+    """User + system CPU-seconds of this process (all threads) and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _corpus_texts(corpora, n: int) -> list[str]:
     rng = random.Random(0)
-    if ctx.corpora:
-        per = max(1, n // len(FILES))
-        out = []
-        for name in FILES:
-            path = Path(ctx.corpora) / f"{name}.jsonl.gz"
-            if not path.exists():
-                continue
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                docs = [json.loads(line)["text"] for _, line in zip(range(per * 5), fh)]
-            out += rng.sample(docs, min(per, len(docs)))
-        rng.shuffle(out)
-        return out, "corpora"
-    from classifiers.data import load_labelled
-
-    rows = [r["text"] for r in load_labelled()]
-    rng.shuffle(rows)
-    return rows[:n], "data/labelled"
-
-
-def _rate(fn, texts: list[str], repeat: int = 1) -> float:
-    fn(texts[:8])  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        fn(texts)
-    return repeat * len(texts) / (time.perf_counter() - t0)
-
-
-def run(ctx) -> dict:
-    import torch
-
-    from classifiers.bert.predict import BertPredictor
-    from classifiers.fasttext_clf import FastTextClassifier
-
-    paths = {"quality_bert": MODELS / "quality-bert", "domain_bert": MODELS / "domain-bert",
-             "quality_fasttext": MODELS / "quality-fasttext.bin", "domain_fasttext": MODELS / "domain-fasttext.bin"}
-    missing = [k for k, p in paths.items() if not p.exists()]
-    if missing:
-        return {"skipped": f"models missing ({', '.join(missing)}): run `make classifiers`"}
-    n = 64 if ctx.quick else 384
-    texts, origin = _texts(ctx, n)
-    mean_chars = sum(len(t) for t in texts) / len(texts)
-    torch.set_num_threads(1)
-    out: dict = {"docs": len(texts), "text_source": origin, "mean_chars_per_doc": round(mean_chars),
-                 "torch_threads": 1, "cpu_note": "docs/s with 1 torch thread = docs/s per core"}
-    q = BertPredictor(paths["quality_bert"], device="cpu")
-    d = BertPredictor(paths["domain_bert"], device="cpu")
-    bert = {}
-    for max_tokens, trunc, bs in [(128, "head", 32), (128, "head_tail", 32), (256, "head", 32), (128, "head", 8)]:
-        key = f"quality_{trunc}_{max_tokens}tok_bs{bs}"
-        bert[key] = round(_rate(lambda t, mt=max_tokens, tr=trunc, b=bs: q.predict(t, batch_size=b, max_tokens=mt,
-                                                                                 truncation=tr), texts), 2)
-    bert["domain_head_128tok_bs32"] = round(_rate(lambda t: d.predict_labels(t, batch_size=32), texts), 2)
-    out["bert_cpu_docs_per_s_per_core"] = bert
-    ft_q = FastTextClassifier(paths["quality_fasttext"])
-    ft_d = FastTextClassifier(paths["domain_fasttext"])
-    ft = {"quality": round(_rate(ft_q.predict, texts, repeat=3), 1),
-          "domain": round(_rate(ft_d.predict_labels, texts, repeat=3), 1)}
-    out["fasttext_docs_per_s_per_core"] = ft
-    # the whole stage (4 models) through the operator path the runner uses
-    from operators.score import Scorer
-    from pipeline.local import make_table, run_operator
-
-    op = Scorer(quality_model=str(paths["quality_bert"]), domain_model=str(paths["domain_bert"]),
-                quality_fasttext=str(paths["quality_fasttext"]), domain_fasttext=str(paths["domain_fasttext"]),
-                device="cpu", torch_threads=1)
-    op.setup()
-    table = make_table(texts)
-    t0 = time.perf_counter()
-    res = run_operator(op, table, batch_size=256)
-    out["stage_all_four_models_docs_per_s_per_core"] = round(table.num_rows / (time.perf_counter() - t0), 2)
-    assert res.kept.num_rows == table.num_rows
-    base = bert["quality_head_128tok_bs32"]
-    out["fasttext_over_bert_speedup"] = round(ft["quality"] / base, 1)
-    if torch.cuda.is_available():
-        qg = BertPredictor(paths["quality_bert"], device="cuda")
-        out["bert_gpu_docs_per_s"] = {
-            "device": torch.cuda.get_device_name(0),
-            "quality_head_128tok_bs128": round(_rate(lambda t: qg.predict(t, batch_size=128), texts * 4), 1)}
-    else:
-        out["bert_gpu_docs_per_s"] = None
-        out["gpu_note"] = "no GPU in this run"
+    per = max(1, n // len(FILES))
+    out = []
+    for name in FILES:
+        path = Path(corpora) / f"{name}.jsonl.gz"
+        if not path.exists():
+            continue
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            docs = [json.loads(line)["text"] for _, line in zip(range(per * 5), fh)]
+        out += rng.sample(docs, min(per, len(docs)))
+    rng.shuffle(out)
     return out
 
 
-if __name__ == "__main__":
+def _test_rows(limit: int | None) -> tuple[list[str], list[dict], list[dict]]:
+    """Texts of the labelled test split (quality and domain rows, deduplicated), and the rows of each task."""
+    from classifiers.data import load_labelled, task_rows
+
+    rows = [r for r in load_labelled() if r["split"] == "test"]
+    q_rows, d_rows = task_rows(rows, "quality"), task_rows(rows, "domain")
+    if limit:
+        rng = random.Random(0)
+        q_rows, d_rows = rng.sample(q_rows, min(limit, len(q_rows))), rng.sample(d_rows, min(limit, len(d_rows)))
+    texts = sorted({r["text"] for r in q_rows + d_rows})
+    return texts, q_rows, d_rows
+
+
+class Path_:
+    """One inference path: a callable from texts to {"quality": scores, "domain": probabilities}."""
+
+    def __init__(self, name: str, models: Path, device: str, precision: str, shared: bool, bucket: bool,
+                 char_sorted: bool, batch_size: int):
+        from classifiers.bert.predict import BertPredictor
+
+        self.name, self.bucket, self.char_sorted, self.batch_size = name, bucket, char_sorted, batch_size
+        self.q_path, self.d_path = str(models / "quality-bert"), str(models / "domain-bert")
+        t0 = time.perf_counter()
+        if shared:
+            p = BertPredictor(self.q_path, device, precision, extra_heads=[self.d_path])
+            self.units = [(p, [("quality", self.q_path), ("domain", self.d_path)])]
+        else:
+            self.units = [(BertPredictor(self.q_path, device, precision), [("quality", self.q_path)]),
+                          (BertPredictor(self.d_path, device, precision), [("domain", self.d_path)])]
+        self.load_s = time.perf_counter() - t0
+        self.config = {"device": device, "precision": precision, "one_encoder_pass_for_both_heads": shared,
+                       "bucket_by_token_length": bucket, "char_sorted_batches": char_sorted, "batch_size": batch_size}
+
+    def __call__(self, texts: list[str]) -> dict:
+        import numpy as np
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i])) if self.char_sorted else range(len(texts))
+        order = list(order)
+        feed = [texts[i] for i in order]
+        out = {}
+        for pred, heads in self.units:
+            scores = pred.predict_heads(feed, batch_size=self.batch_size, bucket_by_length=self.bucket)
+            for role, key in heads:
+                back = np.empty_like(scores[key])
+                back[order] = scores[key]
+                out[role] = back
+        return out
+
+
+def _measure(path: Path_, texts: list[str], sync) -> dict:
+    path(texts[:8])  # warm-up
+    sync()
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    out = path(texts)
+    sync()
+    cpu, wall = cpu_seconds() - c0, time.perf_counter() - t0
+    return {"out": out, "docs": len(texts), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+            "docs_per_cpu_s": round(len(texts) / cpu, 2), "docs_per_wall_s": round(len(texts) / wall, 2)}
+
+
+def _accuracy(out: dict, index: dict, q_rows: list[dict], d_rows: list[dict], labels: list[str]) -> dict:
+    from classifiers.metrics import evaluate
+
+    q = evaluate("quality", q_rows, [float(out["quality"][index[r["text"]]]) for r in q_rows])
+    d = evaluate("domain", d_rows, [labels[int(out["domain"][index[r["text"]]].argmax())] for r in d_rows])
+    return {"quality_auc": {g: round(m["auc"], 4) for g, m in q.items() if m.get("auc") is not None},
+            "domain_macro_f1": {g: round(m["macro_f1"], 4) for g, m in d.items()},
+            "domain_accuracy": round(d["all"]["accuracy"], 4)}
+
+
+def run(ctx) -> dict:
+    import numpy as np
+    import torch
+
+    device = getattr(ctx, "device", "cpu")
+    repeat = int(getattr(ctx, "repeat", 1))
+    models = Path(getattr(ctx, "models", None) or MODELS)
+    missing = [p for p in ("quality-bert", "domain-bert") if not (models / p / "config.json").exists()]
+    if missing:
+        return {"skipped": f"models missing ({', '.join(missing)} in {models}): run `make classifiers`"}
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return {"skipped": "--device cuda but torch sees no GPU"}
+    torch.set_num_threads(1)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    load_before = os.getloadavg()
+    texts, q_rows, d_rows = _test_rows(120 if ctx.quick else None)
+    index = {t: i for i, t in enumerate(texts)}
+    corpus = _corpus_texts(ctx.corpora, 64 if ctx.quick else 384) if ctx.corpora else []
+    if device == "cpu":
+        specs = [("before", "fp32", False, False, True, 32), ("shared_fp32", "fp32", True, True, False, 32),
+                 ("after", "int8", True, True, False, 32)]
+    else:
+        specs = [("before", "fp32", False, False, True, 128), ("shared_fp32", "fp32", True, True, False, 128),
+                 ("after", "bf16", True, True, False, 128), ("fp16", "fp16", True, True, False, 128)]
+    out: dict = {"device": device if device == "cpu" else f"{device} ({torch.cuda.get_device_name(0)})",
+                 "torch_threads": torch.get_num_threads(), "models": str(models),
+                 "test_split_docs": len(texts), "test_split_repeat_for_speed": repeat, "quality_test_rows": len(q_rows), "domain_test_rows": len(d_rows),
+                 "corpus_docs": len(corpus), "corpus_mean_chars": round(np.mean([len(t) for t in corpus])) if corpus
+                 else None, "paths": {}}
+    results = {}
+    for name, precision, shared, bucket, char_sorted, bs in specs:
+        path = Path_(name, models, device, precision, shared, bucket, char_sorted, bs)
+        labels = path.units[-1][0].head(path.d_path).labels
+        rec: dict = {"config": path.config, "load_s": round(path.load_s, 2)}
+        m = _measure(path, texts * repeat, sync)
+        results[name] = {k: v[: len(texts)] for k, v in m.pop("out").items()}
+        rec["test_split"] = m
+        rec.update(_accuracy(results[name], index, q_rows, d_rows, labels))
+        if corpus:
+            m = _measure(path, corpus, sync)
+            m.pop("out")
+            rec["corpus"] = m
+        out["paths"][name] = rec
+        del path
+    base = out["paths"]["before"]
+    for name, rec in out["paths"].items():
+        rec["speedup_vs_before"] = {k: round(rec[k]["docs_per_cpu_s"] / base[k]["docs_per_cpu_s"], 2)
+                                    for k in ("test_split", "corpus") if k in rec}
+        rec["quality_auc_delta_vs_before"] = round(rec["quality_auc"]["all"] - base["quality_auc"]["all"], 4)
+        rec["max_abs_quality_score_diff_vs_before"] = round(float(np.abs(
+            results[name]["quality"] - results["before"]["quality"]).max()), 4)
+        rec["mean_abs_quality_score_diff_vs_before"] = round(float(np.abs(
+            results[name]["quality"] - results["before"]["quality"]).mean()), 4)
+    after = out["paths"]["after"]
+    if device == "cpu":
+        speed = min(after["speedup_vs_before"].values())
+        ok = speed >= TARGET_SPEEDUP and abs(after["quality_auc_delta_vs_before"]) <= AUC_TOLERANCE
+        out["target"] = {"what": f"after >= {TARGET_SPEEDUP}x before docs per CPU-second, quality AUC within "
+                                 f"{AUC_TOLERANCE}", "speedup": speed,
+                         "auc_delta": after["quality_auc_delta_vs_before"], "pass": ok}
+    out["load_avg_before"] = [round(x, 2) for x in load_before]
+    out["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
     from bench.run import find_corpora
 
-    quick = "--quick" in sys.argv
-    ctx = SimpleNamespace(corpora=find_corpora(), quick=quick, out_dir=ROOT / "bench" / "results")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="120 test rows per task, 64 corpus documents")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--models", default=str(MODELS), help="directory holding quality-bert/ and domain-bert/")
+    ap.add_argument("--no-corpora", action="store_true", help="test split only")
+    ap.add_argument("--repeat", type=int, default=1, help="speed on the test split repeated N times (GPU)")
+    args = ap.parse_args(argv)
+    ctx = SimpleNamespace(corpora=None if args.no_corpora else find_corpora(), quick=args.quick,
+                          device=args.device, models=args.models, repeat=args.repeat, out_dir=ROOT / "bench" / "results")
     print(json.dumps(run(ctx), indent=1))
+
+
+if __name__ == "__main__":
+    main()

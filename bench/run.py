@@ -37,6 +37,7 @@ class BenchContext:
     corpora: Path | None
     quick: bool
     out_dir: Path
+    device: str = "cpu"  # benchmarks with a GPU path read it (bench_score: --device cuda)
 
 
 def find_corpora() -> Path | None:
@@ -105,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available())})")
     ap.add_argument("--quick", action="store_true", help="small inputs, for a smoke test")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda, for benchmarks with a GPU path (score)")
     ap.add_argument("--skip", nargs="*", default=["gpu_train"], help="benchmarks to skip (default: gpu_train)")
     args = ap.parse_args(argv)
     names = args.names or [n for n in available() if n not in set(args.skip)]
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = BenchContext(find_corpora(), args.quick, out_dir)
+    ctx = BenchContext(find_corpora(), args.quick, out_dir, args.device)
     summary = {"machine": machine(), "corpora": str(ctx.corpora) if ctx.corpora else None, "results": {}}
     failed = 0
     for name in names:

@@ -26,6 +26,35 @@ OBJECTIVES = ("binary", "regression", "multiclass")
 TRUNCATION = ("head", "head_tail")
 
 
+def pool_layers_of(config: BertConfig) -> list[int]:
+    """Hidden states (0 = embeddings, n = last layer) whose token means are concatenated."""
+    layers = getattr(config, "pool_layers", None)
+    return list(layers) if layers else [config.num_hidden_layers]
+
+
+def make_head(config: BertConfig, n_out: int | None = None) -> nn.Sequential:
+    """The classifier head a config describes (dropout, optional GELU hidden layer, linear)."""
+    if n_out is None:
+        objective = getattr(config, "winnow_objective", "multiclass")
+        n_out = 1 if objective in ("binary", "regression") else config.num_labels
+    hidden = int(getattr(config, "head_hidden", 0) or 0)
+    drop = float(getattr(config, "head_dropout", 0.1))
+    width = config.hidden_size * len(pool_layers_of(config))
+    if hidden:
+        return nn.Sequential(nn.Dropout(drop), nn.Linear(width, hidden), nn.GELU(),
+                             nn.Dropout(drop), nn.Linear(hidden, n_out))
+    return nn.Sequential(nn.Dropout(drop), nn.Linear(width, n_out))
+
+
+def head_scores(objective: str, logits: torch.Tensor) -> torch.Tensor:
+    """Binary: P(good); regression: the raw prediction; multiclass: softmax probabilities."""
+    if objective == "binary":
+        return torch.sigmoid(logits)
+    if objective == "regression":
+        return logits
+    return torch.softmax(logits, dim=-1)
+
+
 class BertClassifier(BertPreTrainedModel):
     config_class = BertConfig
 
@@ -34,14 +63,7 @@ class BertClassifier(BertPreTrainedModel):
         self.bert = BertModel(config, add_pooling_layer=False)
         objective = getattr(config, "winnow_objective", "multiclass")
         n_out = 1 if objective in ("binary", "regression") else config.num_labels
-        hidden = int(getattr(config, "head_hidden", 0) or 0)
-        drop = float(getattr(config, "head_dropout", 0.1))
-        width = config.hidden_size * len(self.pool_layers)
-        if hidden:
-            self.head = nn.Sequential(nn.Dropout(drop), nn.Linear(width, hidden), nn.GELU(),
-                                      nn.Dropout(drop), nn.Linear(hidden, n_out))
-        else:
-            self.head = nn.Sequential(nn.Dropout(drop), nn.Linear(width, n_out))
+        self.head = make_head(config, n_out)
         self.post_init()
 
     @staticmethod
@@ -53,8 +75,7 @@ class BertClassifier(BertPreTrainedModel):
     @property
     def pool_layers(self) -> list[int]:
         """Hidden states (0 = embeddings, n = last layer) whose token means are concatenated."""
-        layers = getattr(self.config, "pool_layers", None)
-        return list(layers) if layers else [self.config.num_hidden_layers]
+        return pool_layers_of(self.config)
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         layers = self.pool_layers
@@ -75,15 +96,17 @@ class BertClassifier(BertPreTrainedModel):
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Binary: P(good); regression: the raw prediction; multiclass: softmax probabilities."""
-        if self.objective == "binary":
-            return torch.sigmoid(logits)
-        if self.objective == "regression":
-            return logits
-        return torch.softmax(logits, dim=-1)
+        return head_scores(self.objective, logits)
 
 
 def encode(tokenizer, texts: list[str], max_tokens: int = 128, truncation: str = "head") -> dict:
-    """Token ids + attention mask for ``texts``, at most ``max_tokens`` including [CLS]/[SEP].
+    """Token ids + attention mask for ``texts``, at most ``max_tokens`` including [CLS]/[SEP],
+    padded to the longest row (``token_rows`` then ``pad_rows``)."""
+    return pad_rows(token_rows(tokenizer, texts, max_tokens, truncation), tokenizer.pad_token_id)
+
+
+def token_rows(tokenizer, texts: list[str], max_tokens: int = 128, truncation: str = "head") -> list[list[int]]:
+    """Token ids of each text, [CLS] and [SEP] included, at most ``max_tokens``, unpadded.
 
     ``head`` keeps the first tokens; ``head_tail`` keeps the first and the last halves, so a page's
     ending (often where boilerplate or spam sits) is seen too. Texts are first cut to a character
@@ -94,8 +117,7 @@ def encode(tokenizer, texts: list[str], max_tokens: int = 128, truncation: str =
     texts = [t or "" for t in texts]
     if truncation == "head":
         texts = [t[:char_budget] for t in texts]
-        enc = tokenizer(texts, truncation=True, max_length=max_tokens, padding=True, return_tensors="pt")
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        return tokenizer(texts, truncation=True, max_length=max_tokens)["input_ids"]
     half = char_budget // 2
     texts = [t if len(t) <= char_budget else t[:half] + "\n" + t[-half:] for t in texts]
     body = max_tokens - 2
@@ -106,10 +128,15 @@ def encode(tokenizer, texts: list[str], max_tokens: int = 128, truncation: str =
         if len(x) > body:
             x = x[:head_n] + x[len(x) - (body - head_n):]
         rows.append([tokenizer.cls_token_id, *x, tokenizer.sep_token_id])
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    return rows
+
+
+def pad_rows(rows: list[list[int]], pad_id: int) -> dict:
+    """``input_ids`` and ``attention_mask`` tensors, right-padded to the longest row."""
+    width = max((len(r) for r in rows), default=0)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        input_ids[i, : len(r)] = torch.tensor(r)
+        input_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
         mask[i, : len(r)] = 1
     return {"input_ids": input_ids, "attention_mask": mask}
