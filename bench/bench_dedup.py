@@ -1,9 +1,16 @@
-"""Dedup benchmark: accuracy on a labelled near-duplicate set, signature throughput, whole-stage time
-and peak memory, and (``--large``) one million short documents.
+"""Dedup benchmark: CPU-seconds per document against datasketch, accuracy on a labelled near-duplicate
+set, signature throughput, whole-stage time and peak memory, and (``--large``) one million documents.
 
-    python -m bench.bench_dedup            # accuracy + throughput + 200k-document stage run
-    python -m bench.bench_dedup --quick    # smaller inputs
-    python -m bench.bench_dedup --large    # adds the 1M-short-documents run (slow)
+    python -m bench.bench_dedup            # cost at 100k + 300k docs, accuracy, throughput, 200k stage run
+    python -m bench.bench_dedup --quick    # smaller inputs (cost at 10k + 30k)
+    python -m bench.bench_dedup --large    # adds the 1M-document cost run and 1M short documents (slow)
+    python -m bench.bench_dedup --parts cost --cost-sizes 100000
+
+The cost part (:func:`cost_comparison`) runs Winnow's whole dedup stage (read, dedup, kept + rejected
+written) and datasketch's fast path (``MinHash.update_batch`` + ``MinHashLSH``, 128 permutations,
+threshold 0.8, one process) on the same ~2 KB English + Chinese documents, and reports CPU-seconds of
+the whole process tree per document side by side, with the machine load, and pass/fail against
+"Winnow <= datasketch per document at 300k documents".
 
 All figures come from one run on this machine; see docs/dedup.md for the recorded ones.
 """
@@ -313,18 +320,249 @@ def scale_run(ctx, spark, work: Path, n: int, short: bool) -> dict:
     shutil.rmtree(in_path, ignore_errors=True)
     return out
 
+# ------------------------------------------------------------------------------------------------
+# CPU-seconds of the whole process tree: Winnow's stage (driver + JVM + Python workers) against
+# datasketch's fast path (MinHash.update_batch + MinHashLSH) in one process, per document
+# ------------------------------------------------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK")
 
-def run(ctx, large: bool = False, parts: tuple[str, ...] = ("throughput", "cjk", "accuracy", "scale")) -> dict:
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime + cutime + cstime of one process (seconds): its own CPU and its reaped children's."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU-seconds used so far by ``root`` (default: this process) and every live descendant, plus the
+    children they have reaped: with Spark in local mode that is the driver, the JVM and the Python
+    workers. Take the difference of two readings around the work measured."""
+    root = os.getpid() if root is None else root
+    kids = _children_map()
+    total, stack = 0.0, [root]
+    while stack:
+        p = stack.pop()
+        total += _proc_cpu(p)
+        stack.extend(kids.get(p, []))
+    return total
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+COST_EN_FILES = ["en_manpages", "en_linux_doc_txt", "en_dict_gcide", "en_python_doc_rst", "en_python_doc_html",
+                 "legal_debian_copyright", "en_wikipedia_vital_summaries", "en_libreoffice_help", "en_dict_jargon",
+                 "en_debian_handbook", "en_fortunes", "en_wordnet_glosses"]
+COST_ZH_FILES = ["zh_manpages", "zh_libreoffice_help", "zh_peoples_daily_199801", "zh_reviews_pos", "zh_reviews_neg",
+                 "zh_fortunes_chinese", "zh_debian_handbook", "zh_gnome_help"]
+
+
+def _chunks(corpora: Path, files: list[str], lang: str, rng: random.Random):
+    """Real text cut into pieces of about 2 KB of UTF-8 (English 1-3k characters; Chinese 330-1000
+    characters, short records such as reviews joined until the piece is long enough)."""
+    lo, hi = (1000, 3000) if lang == "en" else (330, 1000)
+    for name in files:
+        p = corpora / f"{name}.jsonl.gz"
+        if not p.exists():
+            continue
+        buf = ""
+        with gzip.open(p, "rt", encoding="utf-8") as f:
+            for k, line in enumerate(f):
+                buf = f"{buf}\n{json.loads(line)['text']}" if buf else json.loads(line)["text"]
+                while len(buf) >= lo:
+                    cut = rng.randint(lo, hi)
+                    yield {"id": f"{name}:{k}:{len(buf)}", "text": buf[:cut], "source": name, "lang": lang}
+                    buf = buf[cut:]
+
+
+def cost_docs(corpora: Path, n: int, seed: int = 0):
+    """``n`` documents of about 2 KB (UTF-8) mean, English and Chinese, ~10% edited near-duplicate copies
+    (2% word/character edits, a third with a repost header and footer) and ~5% exact copies. When
+    the real pieces run out, new distinct documents are spliced from two random pieces (second half of
+    one, first half of another: Jaccard about 1/3 or less with either). Deterministic for a seed."""
+    rng = random.Random(seed)
+    made = 0
+    pool: list[dict] = []
+    sources = [_chunks(corpora, COST_EN_FILES, "en", rng), _chunks(corpora, COST_ZH_FILES, "zh", rng)]
+    while made < n:
+        live = [s for s in sources if s is not None]
+        if live:
+            k = 1 if (rng.random() < 0.25 and sources[1] is not None) or sources[0] is None else 0
+            d = next(sources[k], None)
+            if d is None:
+                sources[k] = None
+                continue
+            pool.append(d)
+        else:
+            a, b = rng.choice(pool), rng.choice(pool)
+            if a["lang"] != b["lang"]:
+                continue
+            ta, tb = a["text"], b["text"]
+            d = {"id": f"splice-{made}", "text": ta[len(ta) // 2:] + ("" if a["lang"] == "zh" else " ")
+                 + tb[: len(tb) // 2 + len(ta) % 7], "source": a["source"], "lang": a["lang"]}
+        yield d
+        made += 1
+        r = rng.random()
+        if made < n and r < 0.10:
+            yield {**d, "id": d["id"] + "~near", "text": edit_text(d["text"], d["lang"], 0.02, r < 0.03, rng)}
+            made += 1
+        elif made < n and r < 0.15:
+            yield {**d, "id": d["id"] + "~copy"}
+            made += 1
+
+
+def write_cost_docs(corpora: Path, n: int, path: Path, rows_per_file: int = 25_000) -> dict:
+    path.mkdir(parents=True, exist_ok=True)
+    chunk: list[dict] = []
+    chars = nbytes = files = 0
+
+    def flush():
+        nonlocal files
+        cols = {k: [d[k] for d in chunk] for k in ("id", "text", "source", "lang")}
+        cols["meta"] = ["{}"] * len(chunk)
+        pq.write_table(pa.table(cols), path / f"part-{files:05d}.parquet")
+        files += 1
+        chunk.clear()
+
+    for d in cost_docs(corpora, n):
+        chunk.append(d)
+        chars += len(d["text"])
+        nbytes += len(d["text"].encode("utf-8"))
+        if len(chunk) >= rows_per_file:
+            flush()
+    if chunk:
+        flush()
+    return {"docs": n, "mean_chars": round(chars / n), "mean_utf8_bytes": round(nbytes / n)}
+
+
+_DS_WORDS_RE = r"[\p{P}\p{S}]"
+
+
+def datasketch_dedup(in_path: str, num_perm: int = 128, threshold: float = 0.8) -> dict:
+    """datasketch's fast path in one process: read the Parquet input, shingle each document (word
+    5-grams of the lowercased text with punctuation as spaces; Chinese: character 3-grams without
+    whitespace and punctuation, as Winnow does), ``MinHash.update_batch``, then ``MinHashLSH`` (query,
+    insert when no match); every MinHash is a copy of one template, so permutations are made once.
+    Returns the number of documents found to duplicate an earlier one."""
+    import regex
+    from datasketch import MinHash, MinHashLSH
+
+    punct = regex.compile(_DS_WORDS_RE)
+    cjk_drop = regex.compile(r"[\p{P}\p{S}\s]+")
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    template = MinHash(num_perm=num_perm)  # permutations made once, shared by every copy
+    n = dups = 0
+    for f in sorted(Path(in_path).glob("*.parquet")):
+        t = pq.read_table(f, columns=["id", "text", "lang"])
+        for id_, text, lang in zip(t.column("id").to_pylist(), t.column("text").to_pylist(),
+                                   t.column("lang").to_pylist()):
+            text = (text or "").lower()
+            if (lang or "").startswith("zh"):
+                s = cjk_drop.sub("", text)
+                sh_ = [s[i: i + 3].encode("utf-8") for i in range(len(s) - 2)]
+            else:
+                w = punct.sub(" ", text).split()
+                sh_ = [" ".join(w[i: i + 5]).encode("utf-8") for i in range(len(w) - 4)]
+            n += 1
+            if not sh_:
+                continue
+            m = template.copy()
+            m.update_batch(sh_)
+            if lsh.query(m):
+                dups += 1
+            else:
+                lsh.insert(id_, m)
+    return {"docs": n, "duplicates": dups}
+
+
+def datasketch_cost(in_path: Path) -> dict:
+    """CPU-seconds of a fresh Python process running :func:`datasketch_dedup` (interpreter start
+    included), from ``RUSAGE_CHILDREN``."""
+    import subprocess
+    import sys
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    code = ("import json, sys; from bench.bench_dedup import datasketch_dedup; "
+            f"print(json.dumps(datasketch_dedup({str(in_path)!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**res, "cpu_seconds": round(cpu, 1), "wall_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _spark_job_count(spark) -> int:
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+
+
+def winnow_cost(spark, in_path: Path, work: Path, **params) -> dict:
+    """Process-tree CPU-seconds of one dedup stage: read the Parquet input, dedup, write kept and rejected."""
+    load0 = load_average()
+    jobs0 = _spark_job_count(spark)
+    cpu0 = tree_cpu_seconds()
+    metrics, _, secs = _run_stage(spark, in_path, work, **params)
+    cpu = tree_cpu_seconds() - cpu0
+    return {"cpu_seconds": round(cpu, 1), "wall_seconds": round(secs, 1),
+            "spark_jobs": _spark_job_count(spark) - jobs0, "load_before": load0, "load_after": load_average(),
+            "exact_duplicates": metrics.get("dedup/exact_duplicates"),
+            "near_duplicates": metrics.get("dedup/near_duplicates"),
+            "candidate_pairs": metrics.get("dedup/candidate_pairs"), "cc_rounds": metrics.get("dedup/cc_rounds"),
+            "components_local": metrics.get("dedup/components_local"),
+            "phase_wall_seconds": {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("seconds/")}}
+
+
+def cost_comparison(ctx, spark, work: Path, sizes: tuple[int, ...]) -> dict:
+    """Winnow's dedup stage against datasketch's update_batch + LSH on the same documents, CPU-seconds
+    of the whole process tree per document; pass when Winnow <= datasketch at 300k documents."""
+    out: dict = {"note": "CPU-seconds of the whole process tree (driver, JVM, Python workers) for Winnow's "
+                         "stage after a 5k-document warm-up run; datasketch in one fresh process"}
+    warm = work / "cost-warm"
+    write_cost_docs(ctx.corpora, 5_000, warm)
+    out["warmup_5k"] = winnow_cost(spark, warm, work)
+    shutil.rmtree(warm, ignore_errors=True)
+    for n in sizes:
+        in_path = work / f"cost-{n}"
+        shape = write_cost_docs(ctx.corpora, n, in_path)
+        w = winnow_cost(spark, in_path, work)
+        d = datasketch_cost(in_path)
+        row = {**shape, "winnow": w, "datasketch": d,
+               "winnow_ms_per_doc": round(1000 * w["cpu_seconds"] / n, 3),
+               "datasketch_ms_per_doc": round(1000 * d["cpu_seconds"] / n, 3)}
+        row["winnow_over_datasketch"] = round(w["cpu_seconds"] / max(d["cpu_seconds"], 1e-9), 3)
+        out[f"{n}"] = row
+        print(f"  cost {n}: {row}", flush=True)
+        shutil.rmtree(in_path, ignore_errors=True)
+    if "300000" in out:
+        r = out["300000"]
+        out["target"] = "Winnow <= datasketch CPU-seconds per document at 300k documents"
+        out["pass"] = r["winnow_ms_per_doc"] <= r["datasketch_ms_per_doc"]
+    return out
+
+
+def run(ctx, large: bool = False,
+        parts: tuple[str, ...] = ("cost", "throughput", "cjk", "accuracy", "scale"),
+        cost_sizes: tuple[int, ...] | None = None) -> dict:
     if ctx.corpora is None:
         return {"skipped": "no ../shared/corpora"}
     work = Path(tempfile.mkdtemp(prefix="winnow-bench-dedup-"))
-    result: dict = {"machine_note": "2-core CPU, local[2] Spark, driver memory 8g"}
+    result: dict = {"machine_note": "2-core CPU, local[2] Spark, driver memory 8g", "load_at_start": load_average()}
     try:
         if "throughput" in parts:
             result["signature_throughput_per_core"] = throughput(ctx)
         if "cjk" in parts:
             result["cjk_shingles"] = cjk_shingle_study(ctx)
         spark = _spark()
+        if "cost" in parts:
+            sizes = cost_sizes or ((10_000, 30_000) if ctx.quick else (100_000, 300_000))
+            if large and not cost_sizes:
+                sizes = (*sizes, 1_000_000)
+            result["cost_vs_datasketch"] = cost_comparison(ctx, spark, work, tuple(sizes))
         if "accuracy" in parts:
             result["accuracy_threshold_0.8"] = accuracy(ctx, spark, work)
         if "scale" in parts:
@@ -334,6 +572,7 @@ def run(ctx, large: bool = False, parts: tuple[str, ...] = ("throughput", "cjk",
             result["stage_1M_short_docs"] = scale_run(ctx, spark, work, 1_000_000, short=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    result["load_at_end"] = load_average()
     return result
 
 
@@ -342,13 +581,17 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--large", action="store_true", help="also run 1M short documents (slow)")
-    ap.add_argument("--parts", default="throughput,cjk,accuracy,scale")
+    ap.add_argument("--large", action="store_true",
+                    help="also the 1M-document cost run and the 1M-short-documents stage run (slow)")
+    ap.add_argument("--parts", default="cost,throughput,cjk,accuracy,scale")
+    ap.add_argument("--cost-sizes", default="", help="comma-separated document counts for the cost part "
+                    "(default 100000,300000; --quick 10000,30000)")
     args = ap.parse_args(argv)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = BenchContext(find_corpora(), args.quick, out_dir)
-    res = run(ctx, large=args.large, parts=tuple(p for p in args.parts.split(",") if p))
+    sizes = tuple(int(x) for x in args.cost_sizes.split(",") if x) or None
+    res = run(ctx, large=args.large, parts=tuple(p for p in args.parts.split(",") if p), cost_sizes=sizes)
     name = "dedup" + ("_quick" if args.quick else "") + ("_large" if args.large else "")
     (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2, ensure_ascii=False))
     print(json.dumps(res, indent=2, ensure_ascii=False))

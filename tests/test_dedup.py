@@ -144,6 +144,18 @@ def test_exact_pair_jaccard():
     assert out.column("jaccard")[0].as_py() == pytest.approx(176 / 216)
 
 
+def test_exact_pair_jaccard_uses_code_shingles_for_code():
+    a = "int add(int a, int b) { return a + b; }\n" * 3
+    b = "/* Vendored copy: do not edit. */\n" + a  # a comment only: identical code shingles
+    row = {"src": [1], "dst": [2], "text_a": [a], "text_b": [b], "lang_a": ["code:c"], "lang_b": ["code:c"],
+           "thr": [0.8]}
+    as_code = next(exact_jaccard_rows(iter([pa.RecordBatch.from_pydict(
+        {**row, "kind_a": ["code"], "kind_b": ["code"]})]), SignerConfig()))
+    as_prose = next(exact_jaccard_rows(iter([pa.RecordBatch.from_pydict(row)]), SignerConfig()))
+    assert as_code.column("jaccard")[0].as_py() == 1.0
+    assert as_prose.column("jaccard")[0].as_py() < 1.0
+
+
 def test_build_dedup_params_validated():
     with pytest.raises(ValueError):
         build_dedup(hash="md5")
@@ -156,3 +168,159 @@ def test_build_dedup_params_validated():
     from pipeline.registry import factory
 
     assert factory("dedup") is build_dedup
+
+
+# -- components and signature columns -----------------------------------------------------------
+def test_local_components_label_each_component_with_its_smallest_node():
+    from operators.dedup.components import label_components
+
+    src = np.array([5, 9, 100, 7, -3, 42], dtype=np.int64)
+    dst = np.array([9, 2, 101, 100, 42, -3], dtype=np.int64)  # {2,5,9} {7,100,101} {-3,42}
+    nodes, roots = label_components(src, dst)
+    assert dict(zip(nodes.tolist(), roots.tolist())) == {2: 2, 5: 2, 9: 2, 7: 7, 100: 7, 101: 7, -3: -3, 42: -3}
+    assert label_components(np.zeros(0), np.zeros(0))[0].size == 0
+
+
+def test_signature_column_round_trip_without_python_objects():
+    sig = np.arange(3 * 8, dtype=np.uint32).reshape(3, 8) * np.uint32(2654435761)
+    arr = mh.sig_array(sig, np.array([True, False, True]))
+    assert arr.null_count == 1 and arr.to_pylist()[1] is None
+    assert arr.to_pylist()[0] == mh.sig_to_bytes(sig)[0]
+    back = mh.sig_matrix(arr.filter(arr.is_valid()), 8)
+    assert (back == sig[[0, 2]]).all()
+    assert (mh.sig_matrix(arr, 8)[1] == 0xFFFFFFFF).all()  # a null reads as the empty signature
+
+
+def test_cjk_ratio_only_where_no_lang():
+    texts = pa.array(["中文中文中文", "中文中文中文", "english only"])
+    assert sh.cjk_mask(texts, pa.array(["en", None, ""]), 0.3).tolist() == [False, True, False]
+
+
+# -- code -------------------------------------------------------------------------------------------
+CODE_BASE = '''import os
+import sys
+
+
+def load_settings(path, defaults=None):
+    """Read key=value lines from path into a dict."""
+    settings = dict(defaults or {})
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition("=")
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def merge_settings(first, second):
+    merged = dict(first)
+    for key, value in second.items():
+        if key in merged and isinstance(merged[key], dict):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def main(argv):
+    if len(argv) < 2:
+        print("usage: settings.py FILE", file=sys.stderr)
+        return 2
+    settings = load_settings(argv[1], {"home": os.environ.get("HOME", "/")})
+    for key in sorted(settings):
+        print(f"{key}={settings[key]}")
+    return 0
+'''
+OTHER_CODE = '''import math
+
+
+def mean_and_spread(values):
+    """Arithmetic mean and standard deviation of a sequence."""
+    total = 0.0
+    count = 0
+    for v in values:
+        total += v
+        count += 1
+    mean = total / count
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / count)
+    return mean, spread
+
+
+def histogram(values, bins=10):
+    lo, hi = min(values), max(values)
+    width = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(int((v - lo) / width), bins - 1)] += 1
+    return counts
+'''
+LICENCE = "".join(f"# Licensed under the Example Public License, clause {i}: copying, modifying and\n"
+                  f"# redistributing this file is permitted provided that notice {i} is kept intact.\n"
+                  for i in range(12))
+
+
+def _code_variants() -> dict[str, str]:
+    renamed = CODE_BASE.replace("handle", "fh")  # a fork renaming a local variable
+    commented = CODE_BASE.replace("    merged = dict(first)\n",
+                                  "    # copy first: the caller keeps its dict\n    merged = dict(first)\n")
+    commented = "# Vendored from upstream release 1.4; local changes marked LOCAL.\n" + commented
+    reformatted = CODE_BASE.replace("    ", "  ").replace(", ", ",  ")
+    changed = CODE_BASE.replace('        return 2\n', '        return 64  # EX_USAGE\n') \
+        .replace('    return merged\n', '    merged.pop("internal", None)\n    return merged\n')
+    return {"renamed": renamed, "commented": commented, "reformatted": reformatted, "changed": changed}
+
+
+def _code_shingles(texts: list[str], kind_column: bool = True, langs=None) -> list[set]:
+    from operators.dedup.signer import code_mask
+
+    signer = Signer(SignerConfig())
+    arr = pa.array(texts)
+    langs = pa.array(langs or ["code:python"] * len(texts))
+    kinds = pa.array(["code"] * len(texts)) if kind_column else None
+    hv, counts = signer.shingle_hashes(arr, sh.cjk_mask(arr, langs, 0.3), code_mask(kinds), langs)
+    ends = np.cumsum(counts)
+    return [set(hv[e - c: e].tolist()) for e, c in zip(ends, counts)]
+
+
+def _j(a: set, b: set) -> float:
+    return len(a & b) / len(a | b)
+
+
+def test_code_tokens_are_identifiers_and_punctuation_without_comments():
+    tok = sh.code_tokens(pa.array(["x = foo(a, b)  # note", "y = a / b; /* c\n d */ // e"]),
+                         pa.array(["code:python", "code:c"]))
+    assert tok.flat.to_pylist() == ["x", "=", "foo", "(", "a", ",", "b", ")", "y", "=", "a", "/", "b", ";"]
+    assert tok.counts.tolist() == [8, 6]
+    py = sh.code_tokens(pa.array(["q = a // b"]), pa.array(["code:python"]))  # floor division stays
+    assert py.flat.to_pylist() == ["q", "=", "a", "/", "/", "b"]
+
+
+def test_code_near_duplicates_found_and_distinct_files_kept():
+    variants = _code_variants()
+    names = list(variants)
+    sets = _code_shingles([CODE_BASE, *variants.values(), LICENCE + CODE_BASE[:700], LICENCE + OTHER_CODE])
+    base = sets[0]
+    for name, s in zip(names, sets[1:]):
+        assert _j(base, s) >= 0.8, name  # vendored copy / fork with a small edit: a near duplicate
+    lic_a, lic_b = sets[-2], sets[-1]
+    assert _j(lic_a, lic_b) < 0.1  # distinct files sharing a long licence header stay apart
+    # the prose shingles (no kind column) keep the licence comments: the two files come much closer
+    prose = _code_shingles([LICENCE + CODE_BASE[:700], LICENCE + OTHER_CODE], kind_column=False)
+    assert _j(prose[0], prose[1]) >= 0.4
+
+
+def test_code_exact_hash_ignores_whitespace_only_for_code():
+    signer = Signer(SignerConfig())
+    a = "def f(x):\n    return x+1\n"
+    b = "def f(x):\n\treturn x + 1   \n\n"
+    c = "def F(x):\n    return x+1\n"  # case matters in code
+    texts = pa.array([a, b, c])
+    code = signer.exact_hashes(texts, np.array([True, True, True]))
+    assert code[0] == code[1] != code[2]
+    prose = signer.exact_hashes(texts, None)
+    assert prose[0] != prose[1]  # prose normalisation keeps one space between "x" and "+"
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b"], "text": [a, b], "kind": ["code", "code"]})
+    out = Signer(SignerConfig()).process(batch)
+    assert out.column("xhash")[0] == out.column("xhash")[1]

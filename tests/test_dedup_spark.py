@@ -206,7 +206,9 @@ def test_stats_histogram_and_largest_clusters(first_run):
     assert metrics["dedup/largest/04/size"] == 2
     sample = metrics[f"dedup/largest/{largest['ident-b']:02d}/sample"]
     assert sample.startswith("Contact ") and EMAIL not in sample and "<EMAIL>" in sample  # PII-scrubbed
-    assert metrics["dedup/cc_rounds"] >= 1
+    # a small graph is labelled in one task (union-find), without large-star / small-star rounds
+    assert metrics["dedup/components_local"] == 1 and metrics["dedup/cc_rounds"] == 0
+    assert metrics["dedup/graph_edges"] >= 7
 
 
 def TEMPLATE_SURVIVOR():
@@ -243,13 +245,17 @@ def test_nothing_large_collected_to_the_driver(first_run):
 
 
 def test_keeper_deterministic_across_partition_counts(spark, first_run, tmp_path):
+    """Other partition counts, and the distributed connected components (large-star / small-star rounds,
+    forced by ``local_components_max_edges: 0``) instead of the one-task union-find: same survivors."""
     docs, kept1, rej1, _, _ = first_run
     old = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "7")
     try:
-        kept2, rej2, _ = run_stage(spark, make_df(spark, list(reversed(docs)), 5), tmp_path)
+        kept2, rej2, metrics2 = run_stage(spark, make_df(spark, list(reversed(docs)), 5), tmp_path,
+                                          local_components_max_edges=0, broadcast_max_rows=0)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", old)
+    assert metrics2["dedup/components_local"] == 0 and metrics2["dedup/cc_rounds"] >= 1
     assert set(kept2) == set(kept1)
     assert {k: (v["reject_reason"], v["reject_detail"]) for k, v in rej2.items()} == \
         {k: (v["reject_reason"], v["reject_detail"]) for k, v in rej1.items()}

@@ -8,13 +8,21 @@ the loop stops when a round leaves the edge set unchanged (compared by count and
 
 At the fixed point every component is a star around its smallest node, so ``root = min(node,
 neighbour)``.
+
+:func:`local_components` is the small-graph path: when the whole edge set fits one task (the stage's
+``local_components_max_edges``), a single Spark task reads every edge and labels the components with
+scipy's union-find (``scipy.sparse.csgraph.connected_components``), in one job instead of a few jobs
+per round. Both give the same labels: ``root`` is the smallest node of the component.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -80,3 +88,45 @@ def connected_components(edges: DataFrame, work_dir: Path, max_iterations: int =
         .unionByName(current.select(F.col("b").alias("node"), F.col("b").alias("root"))) \
         .groupBy("node").agg(F.min("root").alias("root"))
     return labels, rounds
+
+
+LABEL_SCHEMA = pa.schema([pa.field("node", pa.int64()), pa.field("root", pa.int64())])
+
+
+def label_components(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes ascending, root of each) for an undirected edge list; root = smallest node of the component."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as cc
+
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    if len(src) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    k = len(src)
+    graph = coo_matrix((np.ones(k, np.int8), (inv[:k], inv[k:])), shape=(len(nodes), len(nodes)))
+    n_comp, lab = cc(graph, directed=False)
+    first = np.full(n_comp, len(nodes), dtype=np.int64)
+    np.minimum.at(first, lab, np.arange(len(nodes), dtype=np.int64))  # nodes ascend: first index = min node
+    return nodes, nodes[first[lab]]
+
+
+def _label_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    src, dst = [], []
+    for b in batches:
+        src.append(b.column("src").to_numpy(zero_copy_only=False))
+        dst.append(b.column("dst").to_numpy(zero_copy_only=False))
+    if not src:
+        return
+    nodes, roots = label_components(np.concatenate(src), np.concatenate(dst))
+    if len(nodes):
+        yield pa.RecordBatch.from_arrays([pa.array(nodes), pa.array(roots)], schema=LABEL_SCHEMA)
+
+
+def local_components(edges: DataFrame) -> DataFrame:
+    """(node, root) for every node with an edge, computed in one Spark task (``coalesce(1)``): for edge
+    sets small enough for one worker's memory (16 bytes an edge, a few times over)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return edges.select(F.col("src").cast("long"), F.col("dst").cast("long")).coalesce(1) \
+        .mapInArrow(_label_batches, from_arrow_schema(LABEL_SCHEMA))

@@ -20,6 +20,7 @@ import functools
 import hashlib
 
 import numpy as np
+import pyarrow as pa
 
 SCHEMES = ("affine32", "legacy")
 MERSENNE = np.uint64((1 << 61) - 1)
@@ -152,6 +153,37 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
     """Share of equal signature values, row by row."""
     return (sig_a == sig_b).mean(axis=-1)
+
+
+def sig_array(sig: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A binary Arrow array of signatures (little-endian uint32 bytes), built from buffers without a
+    Python loop; rows where ``valid`` is False are null."""
+    n, p = sig.shape
+    valid = np.ones(n, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    data = np.ascontiguousarray(sig[valid].astype("<u4", copy=False)).tobytes()
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.where(valid, 4 * p, 0), out=offsets[1:])
+    bitmap = None if valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(pa.binary(), n, [bitmap, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)],
+                                 null_count=int(n - valid.sum()))
+
+
+def sig_matrix(arr, num_perm: int) -> np.ndarray:
+    """(rows, num_perm) uint32 view of a binary signature column (Arrow Array or ChunkedArray); null rows
+    read as the empty signature (all 0xffffffff), like :func:`sig_from_bytes`."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    w = 4 * num_perm
+    if arr.null_count or arr.type not in (pa.binary(), pa.large_binary()):
+        return sig_from_bytes(arr.to_pylist(), num_perm)
+    otype = np.int32 if arr.type == pa.binary() else np.int64
+    offsets = np.frombuffer(arr.buffers()[1], dtype=otype)[arr.offset: arr.offset + len(arr) + 1]
+    if len(arr) == 0:
+        return np.zeros((0, num_perm), dtype=np.uint32)
+    if not np.all(np.diff(offsets) == w):
+        raise ValueError(f"signature column holds values that are not {w} bytes long")
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    return data.view("<u4").reshape(len(arr), num_perm)
 
 
 def sig_to_bytes(sig: np.ndarray) -> list[bytes]:

@@ -1,12 +1,17 @@
 """Text simplification, exact-duplicate hashing and shingling, vectorised per Arrow batch.
 
-Two shingle families, chosen per document:
+Three shingle families, chosen per document:
 
 * **words** (space-delimited text): lowercase, punctuation and symbols -> space, split on
   whitespace, word n-grams (default 5).
 * **CJK** (``lang`` starts with ``zh`` when that column is present, else a Han-character ratio >=
   ``cjk_ratio``): lowercase, whitespace / punctuation / symbols removed, then character n-grams
   (default) or jieba-word n-grams.
+* **code** (``kind`` column == ``"code"`` where present): comments stripped (``#`` comments for the
+  languages of :data:`HASH_COMMENT_LANGS`, ``/* */`` and ``//`` for every other language), then
+  identifier / number tokens (runs of word characters, case kept) and every punctuation character as a token of its
+  own, token n-grams (default 5). The exact hash of code is taken on the text with all whitespace
+  removed (:func:`normalize_code_for_exact`), so reformatting and re-indenting do not hide a copy.
 
 Two ways to hash a shingle:
 
@@ -76,6 +81,11 @@ def normalize_for_exact(texts: pa.Array, steps: tuple[str, ...]) -> pa.Array:
     return out
 
 
+def normalize_code_for_exact(texts: pa.Array) -> pa.Array:
+    """Code's exact-duplicate text: every whitespace character removed (case and punctuation kept)."""
+    return pc.replace_substring_regex(pc.fill_null(texts, ""), r"\s+", "")
+
+
 def exact_hashes(texts: pa.Array) -> list[str]:
     """128-bit xxh3 hex digest of each (normalised) text."""
     return [xxhash.xxh3_128_hexdigest(t.encode("utf-8")) for t in texts.to_pylist()]
@@ -99,16 +109,22 @@ def cjk_mask(texts: pa.Array, langs: pa.Array | None, cjk_ratio: float) -> np.nd
     """True for documents shingled as CJK: ``lang`` starting with "zh" where the column has a
     value, else a share of Han characters among non-space characters >= ``cjk_ratio``."""
     texts = pc.fill_null(texts, "")
+    if langs is None:
+        return _han_ratio_at_least(texts, cjk_ratio)
+    lang = pc.fill_null(pc.cast(langs, pa.string()), "")
+    out = pc.starts_with(pc.utf8_lower(lang), "zh").to_numpy(zero_copy_only=False).copy()
+    no_lang = ~pc.greater(pc.utf8_length(lang), 0).to_numpy(zero_copy_only=False)
+    if no_lang.any():  # the character counts only where no language is given
+        idx = np.flatnonzero(no_lang)
+        out[idx] = _han_ratio_at_least(texts.take(pa.array(idx)), cjk_ratio)
+    return out
+
+
+def _han_ratio_at_least(texts: pa.Array, cjk_ratio: float) -> np.ndarray:
     han = pc.count_substring_regex(texts, HAN_RE).to_numpy(zero_copy_only=False)
     spaces = pc.count_substring_regex(texts, r"\s").to_numpy(zero_copy_only=False)
     length = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
-    by_ratio = han >= cjk_ratio * np.maximum(length - spaces, 1)
-    if langs is None:
-        return by_ratio
-    lang = pc.fill_null(pc.cast(langs, pa.string()), "")
-    is_zh = pc.starts_with(pc.utf8_lower(lang), "zh").to_numpy(zero_copy_only=False)
-    has_lang = pc.greater(pc.utf8_length(lang), 0).to_numpy(zero_copy_only=False)
-    return np.where(has_lang, is_zh, by_ratio)
+    return han >= cjk_ratio * np.maximum(length - spaces, 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,3 +245,41 @@ def shingle_bytes(tokens_per_doc: list, n: int, sep: str) -> list[list[bytes]]:
     for toks in tokens_per_doc:
         out.append([sep.join(toks[i: i + n]).encode("utf-8") for i in range(len(toks) - n + 1)])
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Code
+# --------------------------------------------------------------------------------------------
+# Languages (the part after "code:" in ``lang``) whose comments start with "#"; every other language
+# gets C-family comments (/* */ and //). "//" is Python's floor division, so it is never a comment there.
+HASH_COMMENT_LANGS = ("python", "shell", "sh", "bash", "zsh", "ruby", "perl", "r", "yaml", "toml", "make",
+                      "makefile", "cmake", "dockerfile", "powershell", "julia", "tcl", "awk", "elixir", "nim")
+C_COMMENT_RE = r"/\*[\s\S]*?\*/|//[^\n]*"
+HASH_COMMENT_RE = r"#[^\n]*"
+CODE_PUNCT_RE = r"([^\w\s])"
+
+
+def hash_comment_mask(langs: pa.Array | None, n: int) -> np.ndarray:
+    """True where ``lang`` is ``code:<x>`` with ``x`` in :data:`HASH_COMMENT_LANGS`."""
+    if langs is None:
+        return np.zeros(n, dtype=bool)
+    lang = pc.utf8_lower(pc.fill_null(pc.cast(langs, pa.string()), ""))
+    names = pa.array([f"code:{x}" for x in HASH_COMMENT_LANGS])
+    return pc.is_in(lang, value_set=names).to_numpy(zero_copy_only=False)
+
+
+def strip_code_comments(texts: pa.Array, langs: pa.Array | None) -> pa.Array:
+    texts = pc.fill_null(texts, "")
+    hash_rows = hash_comment_mask(langs, len(texts))
+    c_style = pc.replace_substring_regex(texts, C_COMMENT_RE, " ")
+    if not hash_rows.any():
+        return c_style
+    hashed = pc.replace_substring_regex(texts, HASH_COMMENT_RE, " ")
+    return pc.if_else(pa.array(hash_rows), hashed, c_style)
+
+
+def code_tokens(texts: pa.Array, langs: pa.Array | None, strip_comments: bool = True) -> Tokens:
+    """Identifier / number tokens and one token per punctuation character, comments stripped."""
+    if strip_comments:
+        texts = strip_code_comments(texts, langs)
+    return word_tokens(pc.replace_substring_regex(pc.fill_null(texts, ""), CODE_PUNCT_RE, r" \1 "))

@@ -35,7 +35,7 @@ from contract import metrics as M
 from contract import schema as S
 from contract.operator import GlobalStage, StageOutput
 from operators.dedup import minhash as mh
-from operators.dedup.components import connected_components
+from operators.dedup.components import connected_components, local_components
 from operators.dedup.signer import (
     BAND_SCHEMA,
     EXACT_PAIR_SCHEMA,
@@ -79,6 +79,9 @@ class _Job:
     timings: dict[str, float] = field(default_factory=dict)
     n_refs: int = 0
     cc_rounds: int = 0
+    exact_edges: int = 0  # documents below the head of their exact group
+    near_edges: int = 0  # LSH pairs that passed verification (or candidates, unverified)
+    candidates_upper: int = 0  # upper bound on candidate pairs (before distinct)
 
     @classmethod
     def start(cls, ctx) -> _Job:
@@ -115,7 +118,9 @@ class DedupStage(GlobalStage):
         "dedup/largest_bucket": "members of the largest LSH bucket",
         "dedup/candidate_pairs": "candidate pairs from the LSH bands",
         "dedup/verified_pairs": "candidate pairs whose estimated Jaccard passed the threshold",
-        "dedup/cc_rounds": "connected-component rounds until convergence",
+        "dedup/cc_rounds": "connected-component rounds until convergence (0: labelled in one task)",
+        "dedup/graph_edges": "edges of the duplicate graph (exact + near)",
+        "dedup/components_local": "1 when the graph was labelled in one task (union-find), else 0",
         "dedup/bands": "LSH bands",
         "dedup/rows": "rows per LSH band",
         "dedup/threshold": "Jaccard threshold",
@@ -143,6 +148,8 @@ class DedupStage(GlobalStage):
         cjk_shingle: str = "char",
         cjk_ngram: int = 3,
         cjk_ratio: float = 0.3,
+        code_ngram: int = 5,
+        code_strip_comments: bool = True,
         exact: bool = True,
         exact_normalize: list[str] | tuple[str, ...] = ("case", "whitespace", "punctuation"),
         near: bool = True,
@@ -161,6 +168,8 @@ class DedupStage(GlobalStage):
         top_clusters: int = 10,
         sample_chars: int = 300,
         max_cc_iterations: int = 64,
+        local_components_max_edges: int = 5_000_000,
+        broadcast_max_rows: int = 2_000_000,
     ):
         self.threshold = float(threshold)
         self.num_perm = int(num_perm)
@@ -171,6 +180,8 @@ class DedupStage(GlobalStage):
         self.cjk_shingle = cjk_shingle
         self.cjk_ngram = int(cjk_ngram)
         self.cjk_ratio = float(cjk_ratio)
+        self.code_ngram = int(code_ngram)
+        self.code_strip_comments = bool(code_strip_comments)
         self.exact = bool(exact)
         self.exact_normalize = list(exact_normalize)
         self.near = bool(near)
@@ -198,6 +209,8 @@ class DedupStage(GlobalStage):
         self.top_clusters = int(top_clusters)
         self.sample_chars = int(sample_chars)
         self.max_cc_iterations = int(max_cc_iterations)
+        self.local_components_max_edges = int(local_components_max_edges)
+        self.broadcast_max_rows = int(broadcast_max_rows)
         if self.max_bucket_size < 2:
             raise ValueError("max_bucket_size must be >= 2")
         self.signer_config().validate()
@@ -212,6 +225,7 @@ class DedupStage(GlobalStage):
         return SignerConfig(num_perm=self.num_perm, seed=self.seed, scheme=self.scheme, hash=self.hash,
                             ngram=self.ngram, cjk_shingle=self.cjk_shingle, cjk_ngram=self.cjk_ngram,
                             cjk_ratio=self.cjk_ratio, exact_normalize=tuple(self.exact_normalize),
+                            code_ngram=self.code_ngram, code_strip_comments=self.code_strip_comments,
                             threshold=self.threshold, thresholds=dict(self.thresholds),
                             threshold_by=self.threshold_by, source_priority=tuple(self.source_priority))
 
@@ -265,12 +279,14 @@ class DedupStage(GlobalStage):
         labels = self._components(job, edges)
         assign = self._assign_survivors(job, keys, labels, order)
         self._report_and_save(job, df, sigs, assign, cfg)
-        return self._split(df, assign, job.metrics)
+        # assign holds cluster members (at most two per edge) and flagged documents only
+        small = 2 * (job.exact_edges + job.near_edges) + job.metrics["dedup/too_short"] <= self.broadcast_max_rows
+        return self._split(df, assign, job.metrics, broadcast=small)
 
     def _signatures(self, job: _Job, df, cfg: SignerConfig):
         """Signature rows of the input (+ the reference signatures), checked for duplicate ids."""
         with job.timed("signatures"):
-            wanted = [c for c in (S.ID, S.TEXT, S.SOURCE, "lang", cfg.quality_column, self.threshold_by)
+            wanted = [c for c in (S.ID, S.TEXT, S.SOURCE, "lang", S.KIND, cfg.quality_column, self.threshold_by)
                       if c in df.columns]
             wanted = list(dict.fromkeys(wanted))
             sigs = df.select(*wanted).mapInArrow(Signer(cfg).map_batches, from_arrow_schema(SIG_SCHEMA))
@@ -280,11 +296,13 @@ class DedupStage(GlobalStage):
             job.n_refs = refs.count()
             sigs = sigs.unionByName(refs)
         check = sigs.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("node").alias("nodes"),
+                         F.countDistinct("xhash").alias("xhashes"),
                          F.sum(F.col("flag").isNotNull().cast("long")).alias("short")).collect()[0]
         if check["n"] != check["nodes"]:
             raise ValueError(f"dedup: {check['n'] - check['nodes']} duplicate document ids in the input "
                              "(ids must be unique)")
         n_docs = int(check["n"]) - job.n_refs
+        job.exact_edges = int(check["n"]) - int(check["xhashes"]) if self.exact else 0
         job.metrics["dedup/docs_in"] = float(n_docs)
         job.metrics["dedup/too_short"] = float(check["short"] or 0)
         if job.n_refs:
@@ -326,7 +344,9 @@ class DedupStage(GlobalStage):
         bstats = buckets.agg(F.count(F.lit(1)).alias("buckets"),
                              F.sum((F.col("n") > cap).cast("long")).alias("over"),
                              F.sum(F.greatest(F.col("n") - cap, F.lit(0))).alias("unlinked"),
-                             F.max("n").alias("largest")).collect()[0]
+                             F.max("n").alias("largest"),
+                             F.sum(F.least(F.col("n"), F.lit(cap)) - 1).alias("pairs")).collect()[0]
+        job.candidates_upper = int(bstats["pairs"] or 0)
         job.metrics["dedup/lsh_buckets_shared"] = float(bstats["buckets"] or 0)
         job.metrics["dedup/oversized_buckets"] = float(bstats["over"] or 0)
         job.metrics["dedup/oversized_bucket_members_unlinked"] = float(bstats["unlinked"] or 0)
@@ -343,7 +363,8 @@ class DedupStage(GlobalStage):
         with ``verify: none``)."""
         mode = self._verify_mode()
         if mode == "none":
-            job.metrics["dedup/candidate_pairs"] = float(candidates.count())
+            job.near_edges = int(candidates.count())
+            job.metrics["dedup/candidate_pairs"] = float(job.near_edges)
             return candidates
         estimated_pairs, exact_pairs = candidates, None
         if mode == "exact":
@@ -360,21 +381,31 @@ class DedupStage(GlobalStage):
         if estimated_pairs is not None:
             scored_parts.append(_estimated_jaccard(estimated_pairs, sigs, self.num_perm))
         if exact_pairs is not None:
-            scored_parts.append(_exact_jaccard(exact_pairs, sigs, df, cfg))
+            small = 2 * job.candidates_upper <= self.broadcast_max_rows
+            scored_parts.append(_exact_jaccard(exact_pairs, sigs, df, cfg, broadcast=small))
         scored = scored_parts[0] if len(scored_parts) == 1 else scored_parts[0].unionByName(scored_parts[1])
         scored = job.materialize(scored, "scored")
         passed = F.col("jaccard") >= F.col("thr")
         cnt = scored.agg(F.count(F.lit(1)).alias("n"), F.sum(passed.cast("long")).alias("ok")).collect()[0]
         job.metrics["dedup/candidate_pairs"] = float(cnt["n"])
         job.metrics["dedup/verified_pairs"] = float(cnt["ok"] or 0)
+        job.near_edges = int(cnt["ok"] or 0)
         return scored.filter(passed).select("src", "dst")
 
     def _components(self, job: _Job, edges):
-        """(node, root) for every node with an edge."""
+        """(node, root) for every node with an edge: labelled in one task when the graph has at most
+        ``local_components_max_edges`` edges, else by large-star / small-star rounds."""
         with job.timed("components"):
-            labels, job.cc_rounds = connected_components(edges, job.work / "cc", self.max_cc_iterations,
-                                                         log=None)
+            n_edges = job.exact_edges + job.near_edges
+            local = n_edges <= self.local_components_max_edges
+            if local:
+                labels, job.cc_rounds = job.materialize(local_components(edges), "labels"), 0
+            else:
+                labels, job.cc_rounds = connected_components(edges, job.work / "cc", self.max_cc_iterations,
+                                                             log=None)
             job.metrics["dedup/cc_rounds"] = float(job.cc_rounds)
+            job.metrics["dedup/graph_edges"] = float(n_edges)
+            job.metrics["dedup/components_local"] = float(local)
         return labels
 
     def _assign_survivors(self, job: _Job, keys, labels, order):
@@ -404,7 +435,7 @@ class DedupStage(GlobalStage):
             job.metrics.update(self._cluster_metrics(assign, df))
             if self.save_signatures:
                 self._save_signatures(sigs, assign, job.out_dir / SIGNATURES_DIR, cfg)
-        for d in ("sigs", "keys", "buckets", "candidates", "scored", "cc"):  # "assign" feeds the lazy output
+        for d in ("sigs", "keys", "buckets", "candidates", "scored", "cc", "labels"):  # "assign" feeds the lazy output
             shutil.rmtree(job.work / d, ignore_errors=True)
         bands, rows = self._bands
         job.metrics.update({"dedup/bands": float(bands), "dedup/rows": float(rows),
@@ -418,9 +449,11 @@ class DedupStage(GlobalStage):
                 f"({job.cc_rounds} CC rounds)")
 
     @staticmethod
-    def _split(df, assign, metrics: dict[str, Any]) -> StageOutput:
-        """Kept (survivors, unclustered and flagged docs) and rejected rows, lazy: the runner writes them."""
+    def _split(df, assign, metrics: dict[str, Any], broadcast: bool = False) -> StageOutput:
+        """Kept (survivors, unclustered and flagged docs) and rejected rows, lazy: the runner writes them.
+        With ``broadcast`` the (small) assignments are broadcast, so the documents are never shuffled."""
         a = assign.select(F.col("id").alias("_aid"), "_survivor", "_size", "_reason", F.col("flag").alias("_flag"))
+        a = F.broadcast(a) if broadcast else a
         out = df.join(a, df[S.ID] == a["_aid"], "left")
         out = out.withColumn("dup_cluster", F.coalesce(F.col("_survivor"), F.col(S.ID))) \
             .withColumn("dup_cluster_size", F.coalesce(F.col("_size"), F.lit(1)).cast("long")) \
@@ -506,18 +539,22 @@ def _estimated_jaccard(pairs, sigs, num_perm: int):
     return pairs.mapInArrow(lambda it: jaccard_rows(it, num_perm), from_arrow_schema(PAIR_SCHEMA))
 
 
-def _exact_jaccard(pairs, sigs, df, cfg: SignerConfig):
-    """(src, dst, jaccard, thr) recomputed from the two texts (only candidate documents' texts are joined in)."""
+def _exact_jaccard(pairs, sigs, df, cfg: SignerConfig, broadcast: bool = False):
+    """(src, dst, jaccard, thr) recomputed from the two texts (only candidate documents' texts are joined
+    in; with ``broadcast`` the candidate documents are broadcast, so the texts are never shuffled)."""
     involved = pairs.select(F.col("src").alias("node")) \
         .unionByName(pairs.select(F.col("dst").alias("node"))) \
         .distinct().join(sigs.select("node", "id", "thr"), on="node")
+    involved = F.broadcast(involved) if broadcast else involved
     lang = F.col("lang") if "lang" in df.columns else F.lit(None).cast("string")
-    texts = df.select(F.col(S.ID).alias("id"), F.col(S.TEXT).alias("text"), lang.alias("lang")) \
-        .join(involved, on="id").drop("id")
-    ta = texts.select(F.col("node").alias("src"), F.col("text").alias("text_a"),
-                      F.col("lang").alias("lang_a"), F.col("thr").alias("thr_a"))
-    tb = texts.select(F.col("node").alias("dst"), F.col("text").alias("text_b"),
-                      F.col("lang").alias("lang_b"), F.col("thr").alias("thr_b"))
+    kind = F.col(S.KIND) if S.KIND in df.columns else F.lit(None).cast("string")
+    texts = df.select(F.col(S.ID).alias("id"), F.col(S.TEXT).alias("text"), lang.alias("lang"),
+                      kind.alias("kind")).join(involved, on="id").drop("id")
+    ta = texts.select(F.col("node").alias("src"), F.col("text").alias("text_a"), F.col("lang").alias("lang_a"),
+                      F.col("kind").alias("kind_a"), F.col("thr").alias("thr_a"))
+    tb = texts.select(F.col("node").alias("dst"), F.col("text").alias("text_b"), F.col("lang").alias("lang_b"),
+                      F.col("kind").alias("kind_b"), F.col("thr").alias("thr_b"))
     pairs = pairs.join(ta, on="src").join(tb, on="dst") \
-        .select("src", "dst", "text_a", "text_b", "lang_a", "lang_b", F.greatest("thr_a", "thr_b").alias("thr"))
+        .select("src", "dst", "text_a", "text_b", "lang_a", "lang_b", "kind_a", "kind_b",
+                F.greatest("thr_a", "thr_b").alias("thr"))
     return pairs.mapInArrow(lambda it: exact_jaccard_rows(it, cfg), from_arrow_schema(EXACT_PAIR_SCHEMA))
