@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.dedup_labelled import ZH_FOOTERS, ZH_HEADERS, build, edit_text, jaccard
+from bench.proc import children_map as _children_map
+from bench.proc import load_average, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,20 +44,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # ------------------------------------------------------------------------------------------------
 # memory sampling: the JVM (driver + executor in local mode) and the Python workers
 # ------------------------------------------------------------------------------------------------
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
 def _rss_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -324,37 +312,6 @@ def scale_run(ctx, spark, work: Path, n: int, short: bool) -> dict:
 # CPU-seconds of the whole process tree: Winnow's stage (driver + JVM + Python workers) against
 # datasketch's fast path (MinHash.update_batch + MinHashLSH) in one process, per document
 # ------------------------------------------------------------------------------------------------
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu(pid: int) -> float:
-    """utime + stime + cutime + cstime of one process (seconds): its own CPU and its reaped children's."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15]) / _TICK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def tree_cpu_seconds(root: int | None = None) -> float:
-    """CPU-seconds used so far by ``root`` (default: this process) and every live descendant, plus the
-    children they have reaped: with Spark in local mode that is the driver, the JVM and the Python
-    workers. Take the difference of two readings around the work measured."""
-    root = os.getpid() if root is None else root
-    kids = _children_map()
-    total, stack = 0.0, [root]
-    while stack:
-        p = stack.pop()
-        total += _proc_cpu(p)
-        stack.extend(kids.get(p, []))
-    return total
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 COST_EN_FILES = ["en_manpages", "en_linux_doc_txt", "en_dict_gcide", "en_python_doc_rst", "en_python_doc_html",
                  "legal_debian_copyright", "en_wikipedia_vital_summaries", "en_libreoffice_help", "en_dict_jargon",
                  "en_debian_handbook", "en_fortunes", "en_wordnet_glosses"]

@@ -48,6 +48,8 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.proc import tree_cpu_seconds
+
 EN_FILES = ["en_wikipedia_vital_summaries", "en_debian_handbook", "en_linux_doc_txt", "en_manpages",
             "en_gnome_help", "en_libreoffice_help"]
 ZH_FILES = ["zh_peoples_daily_199801", "zh_debian_handbook", "zh_manpages", "zh_libreoffice_help",
@@ -77,32 +79,6 @@ def _table(texts: list[str], prefix: str) -> pa.Table:
 
     t = make_table(texts)
     return t.set_column(0, "id", pa.array([f"{prefix}-{i}" for i in range(len(texts))]))
-
-
-def tree_cpu_seconds() -> float:
-    """User + system CPU seconds of this process, its reaped children and its live descendants
-    (``/proc``: utime, stime, cutime, cstime), for figures per CPU-second of the process tree."""
-    t = os.times()
-    total = t.user + t.system + t.children_user + t.children_system
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, list[str]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stats[int(entry)] = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-    children: dict[int, list[int]] = {}
-    for pid, fields in stats.items():
-        children.setdefault(int(fields[1]), []).append(pid)
-    todo = list(children.get(os.getpid(), []))
-    while todo:
-        pid = todo.pop()
-        fields = stats[pid]
-        total += sum(int(x) for x in fields[11:15]) / tick
-        todo += children.get(pid, [])
-    return total
 
 
 def _build_op():

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.bench_filters import tree_cpu_seconds
+from bench.proc import tree_cpu_seconds
 
 SOURCES = {  # corpus file -> share of documents: English prose, Chinese prose, code
     "en_wikipedia_vital_summaries": 0.2, "en_linux_doc_txt": 0.15, "en_manpages": 0.15,
