@@ -29,6 +29,7 @@ half-written stage.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -441,18 +442,9 @@ class PipelineRunner:
     def _run_stage(self, index: int, st: StageConfig | None, stage: Stage | None, final: Path, stage_hash: str,
                    stage_dirs: dict[str, Path], declared_fields: dict[str, dict[str, Any]],
                    basis: dict[str, Any]) -> StageResult:
-        try:
+        with _noting_stage(final.name):
             return self._run_stage_unchecked(index, st, stage, final, stage_hash, stage_dirs, declared_fields,
                                              basis)
-        except Exception as e:
-            err = _winnow_error_from_worker(e)
-            err.add_note(f"{STAGE_NOTE}{final.name}")
-            if err is e:
-                raise
-            raise err from e
-        except KeyboardInterrupt as e:
-            e.add_note(f"{STAGE_NOTE}{final.name}")
-            raise
 
     def _run_stage_unchecked(self, index: int, st: StageConfig | None, stage: Stage | None, final: Path,
                              stage_hash: str, stage_dirs: dict[str, Path],
@@ -551,17 +543,8 @@ class PipelineRunner:
     # -- fused row-local stages -----------------------------------------------------------------
     def _run_fused(self, todo, built, full, hashes, declared_fields) -> list[StageResult]:
         finals = [self._final_dir(index, st) for index, st in todo]
-        try:
+        with _noting_stage(" + ".join(f.name for f in finals)):
             return self._run_fused_unchecked(todo, built, full, hashes, declared_fields, finals)
-        except Exception as e:
-            err = _winnow_error_from_worker(e)
-            err.add_note(f"{STAGE_NOTE}{' + '.join(f.name for f in finals)}")
-            if err is e:
-                raise
-            raise err from e
-        except KeyboardInterrupt as e:
-            e.add_note(f"{STAGE_NOTE}{' + '.join(f.name for f in finals)}")
-            raise
 
     def _run_fused_unchecked(self, todo, built, full, hashes, declared_fields, finals) -> list[StageResult]:
         """Consecutive row-local stages in one pass (``pipeline.execute.apply_fused_batches``): one
@@ -747,6 +730,23 @@ class PipelineRunner:
         """Up to N rejected documents per reason, PII-scrubbed and truncated, for a person to judge."""
         rows, cols = pick_rejected(self.spark.read.parquet(str(tmp / "rejected")), self.config.samples_per_reason)
         write_samples(rows, cols, tmp / "samples" / "rejected.jsonl")
+
+
+@contextlib.contextmanager
+def _noting_stage(label: str):
+    """Errors raised while a stage (or a fused group) runs carry a note naming it, for the one-line
+    message of jobs/run_pipeline.py; a Winnow error raised in a Spark worker comes back as itself."""
+    try:
+        yield
+    except Exception as e:
+        err = _winnow_error_from_worker(e)
+        err.add_note(f"{STAGE_NOTE}{label}")
+        if err is e:
+            raise
+        raise err from e
+    except KeyboardInterrupt as e:
+        e.add_note(f"{STAGE_NOTE}{label}")
+        raise
 
 
 def _winnow_error_from_worker(e: Exception) -> Exception:
