@@ -407,6 +407,11 @@ class PipelineRunner:
         a fused run does not write) is missing: resume granularity is the fused group."""
         dirty = [p for p, (index, st) in enumerate(group)
                  if self.force or _read_success(self._final_dir(index, st))[0] != hashes[index]]
+        if not (self._final_dir(*group[-1]) / "kept").is_dir():
+            # the group's last stage is what the next one reads: it must have kept/ (a stage finished
+            # in the middle of a longer fused group, now last because of --until, has none)
+            dirty.append(len(group) - 1)
+        dirty.sort()
         start = dirty[0] if dirty else len(group)
         while 0 < start < len(group) and not (self._final_dir(*group[start - 1]) / "kept").is_dir():
             start -= 1

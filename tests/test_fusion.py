@@ -86,3 +86,8 @@ def test_fused_group_reruns_from_its_first_stage_when_a_later_member_changes(spa
     assert [r.skipped for r in again] == [True, False, False, False, False]
     assert again[1].stats["fused"]["stages"] == ["02-normalize", "03-langid", "04-filter", "05-pii"]
     assert again[3].stats["rejected_by_reason"] and all(r.startswith("gopher_") for r in again[3].stats["rejected_by_reason"])
+    # --until a middle member: it finished without kept/ above, so its group re-runs to write it
+    upto = run_pipeline(cfg, spark=spark, until="langid")
+    assert [r.skipped for r in upto] == [True, False, False]
+    assert (upto[-1].dir / "kept").is_dir()
+    assert upto[-1].stats["docs_kept"] == again[2].stats["docs_kept"]
