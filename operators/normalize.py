@@ -34,10 +34,16 @@ Steps, in order, for every document (each can be switched off by its keyword):
 
 A document left empty is rejected with reason ``normalize_empty`` (detail: its original length).
 
-**Code** (docs/code.md): the first thing ``process`` does is decide each document's ``kind``
-(``prose``/``code``: the reader's hint in ``meta``, a record field such as ``path``/``lang``, else
-the rules of ``classifiers/code_detect.py``, thresholds ``min_code_share`` and ``min_code_lines``)
-and write it as the ``kind`` column. Code takes :meth:`Normalizer.normalize_code_array` instead of
+**Code** (docs/code.md):
+
+- ``detect_code``: decide each document's ``kind`` first (``prose``/``code``: the reader's hint in
+  ``meta``, a record field such as ``path``/``lang``, else the rules of
+  ``classifiers/code_detect.py``) and write it as the ``kind`` column; off, every document is prose.
+- ``min_code_share``: the detector calls a document code when at least this share (0.5) of its
+  lines that are not neutral (blank, comment-only, prompts) look like code.
+- ``min_code_lines``: and at least this many (3) of its lines look like code.
+
+The kind is decided before anything else. Code takes :meth:`Normalizer.normalize_code_array` instead of
 the steps above: CR/CRLF become "\\n", C0 control characters (not tab, newline, form feed) and
 BOMs are removed, trailing spaces are stripped and leading blank lines dropped; indentation, blank
 lines, long lines, string literals and comments stay exactly as they are (no NFKC, no ftfy, no
