@@ -297,7 +297,8 @@ def test_precision_and_share_params_are_checked():
         Scorer(share_encoder="sometimes")
     from classifiers.bert.predict import pick_precision
 
-    assert pick_precision("auto", "cpu") == "fp32" and pick_precision("auto", "cuda") == "bf16"
+    assert pick_precision("auto", "cpu") == "fp32" and pick_precision("auto", "cuda") == "fp32"
+    assert pick_precision("bf16", "cuda") == "bf16"
 
 
 # ------------------------------------------------------------------ code skips the prose models
