@@ -38,6 +38,8 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 
+from bench.proc import uptime_line
+
 CODE_FILES = {"code_python_stdlib": "code:python", "code_linux_c": "code:c"}
 KEEP_TARGET = 0.90
 JUNK_TARGET = 0.95
@@ -298,19 +300,11 @@ def _parses(src: str) -> bool:
 # --- the benchmark ---------------------------------------------------------------------------------
 
 
-def _uptime() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return "load average " + " ".join(f.read().split()[:3]) + f" on {os.cpu_count()} cores"
-    except OSError:
-        return "unknown"
-
-
 def run(ctx) -> dict:
     if ctx.corpora is None or not all((ctx.corpora / f"{n}.jsonl.gz").exists() for n in CODE_FILES):
         return {"skipped": "no ../shared/corpora code files"}
     quick = bool(ctx.quick)
-    result: dict = {"load_before": _uptime()}
+    result: dict = {"load_before": uptime_line()}
     real = load_code(ctx.corpora, 150 if quick else None)
     reasons, cpu, metrics = run_filters(real)
     mb = sum(len(d["text"].encode()) for d in real) / 1e6
@@ -349,7 +343,7 @@ def run(ctx) -> dict:
                                 "reasons": dict(Counter(x or "kept" for x in r).most_common()),
                                 "target": JUNK_TARGET, "caught_met": caught >= JUNK_TARGET}
     result["secrets"] = run_secrets(real, 40 if quick else 200)
-    result["load_after"] = _uptime()
+    result["load_after"] = uptime_line()
     return result
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -48,7 +47,7 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.proc import tree_cpu_seconds
+from bench.proc import tree_cpu_seconds, uptime_line
 
 EN_FILES = ["en_wikipedia_vital_summaries", "en_debian_handbook", "en_linux_doc_txt", "en_manpages",
             "en_gnome_help", "en_libreoffice_help"]
@@ -100,7 +99,7 @@ def _plain(op, table: pa.Table) -> dict:
     chinese._SEG_CACHE.clear()  # no segmentation left over from an earlier measurement
     out_schema = output_schema(op, table.schema)
     batches = table.to_batches(max_chunksize=BATCH)
-    load0 = _uptime()
+    load0 = uptime_line()
     c0, t0 = tree_cpu_seconds(), time.perf_counter()
     outs = list(apply_batches(op, batches, out_schema, "filter"))
     seconds = time.perf_counter() - t0
@@ -126,7 +125,7 @@ def _plain(op, table: pa.Table) -> dict:
         "cpu_seconds": round(cpu, 3),
         "docs_per_cpu_s": round(docs / cpu, 1),
         "mb_per_cpu_s": round(mb / cpu, 3),
-        "load_before_after": [load0, _uptime()],
+        "load_before_after": [load0, uptime_line()],
         "docs_per_s_per_core": round(docs / seconds, 1),
         "mb_per_s_per_core": round(mb / seconds, 3),
         "kept": docs - sum(reasons.values()),
@@ -166,7 +165,7 @@ def _spark(op, table: pa.Table, tmp: Path) -> dict:
     pq.write_table(table.slice(0, min(200, table.num_rows)), tmp / "warm.parquet")
     job(spark.read.parquet(str(tmp / "warm.parquet"))).write.format("noop").mode("overwrite").save()
     df = spark.read.parquet(str(path))
-    load0 = _uptime()
+    load0 = uptime_line()
     c0, t0 = tree_cpu_seconds(), time.perf_counter()
     job(df).write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - t0
@@ -178,7 +177,7 @@ def _spark(op, table: pa.Table, tmp: Path) -> dict:
         "seconds": round(seconds, 3),
         "cpu_seconds_process_tree": round(cpu, 3),
         "mb_per_cpu_s": round(mb / cpu, 3),
-        "load_before_after": [load0, _uptime()],
+        "load_before_after": [load0, uptime_line()],
         "docs_per_s": round(table.num_rows / seconds, 1),
         "mb_per_s": round(mb / seconds, 3),
     }
@@ -686,7 +685,7 @@ def run_mixed(ctx, datatrove: bool = True) -> dict:
                   "by_group": dict(Counter(r["group"] for r in recs)),
                   "junk_kinds": dict(Counter(r["kind"] for r in recs if r["group"] == "junk")),
                   "traditional": "zh-Hant documents and pages are OpenCC s2twp twins of the zh-Hans ones"},
-        "load_before": _uptime(), "chains": {},
+        "load_before": uptime_line(), "chains": {},
     }
     presets = Path(__file__).resolve().parents[1] / "configs" / "presets"
     chains = {"winnow_mixed": lambda: _winnow_mixed(build_filters("mixed"))}
@@ -705,7 +704,7 @@ def run_mixed(ctx, datatrove: bool = True) -> dict:
         else:
             kept, why, cpu = _run_datatrove_mixed(texts)
             out["chains"]["datatrove_gopher_c4_fineweb"] = mixed_figures(recs, kept, why, cpu, graded=False)
-    out["load_after"] = _uptime()
+    out["load_after"] = uptime_line()
     out["summary"] = {
         label: {**{k: f"{v['value']} {'PASS' if v.get('pass', v.get('pass_ungraded')) else 'FAIL'} ({v['target']})"
                    for k, v in fig["targets"].items() if "target" in v},
@@ -713,14 +712,6 @@ def run_mixed(ctx, datatrove: bool = True) -> dict:
                 "junk_caught": " ".join(f"{k} {v}" for k, v in fig["junk_caught"].items())}
         for label, fig in out["chains"].items()}
     return out
-
-
-def _uptime() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return "load average " + " ".join(f.read().split()[:3]) + f" on {os.cpu_count()} cores"
-    except OSError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -736,12 +727,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = SimpleNamespace(corpora=corpora, quick="--quick" in argv, out_dir=out_dir)
     if "--mixed-only" in argv:
-        res = {"uptime": _uptime(), "mixed": run_mixed(ctx)}
+        res = {"uptime": uptime_line(), "mixed": run_mixed(ctx)}
         (out_dir / "filters_mixed.json").write_text(json.dumps(res, indent=2, ensure_ascii=False))
         print(json.dumps(res["mixed"]["summary"], indent=2, ensure_ascii=False))
         return 0
     if "--quality-only" in argv:
-        res = {"uptime": _uptime(), "quality": run_quality(ctx)}
+        res = {"uptime": uptime_line(), "quality": run_quality(ctx)}
         (out_dir / "filters_quality.json").write_text(json.dumps(res, indent=2, ensure_ascii=False))
         print(json.dumps(res, indent=2, ensure_ascii=False))
         return 0

@@ -48,3 +48,12 @@ def tree_cpu_seconds(root: int | None = None) -> float:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def uptime_line() -> str:
+    """The load average as a sentence for a benchmark's result ("load average 1.2 0.9 0.7 on 2 cores")."""
+    try:
+        with open("/proc/loadavg") as f:
+            return "load average " + " ".join(f.read().split()[:3]) + f" on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"

@@ -302,19 +302,24 @@ def _lang_from_fields(meta: dict) -> str | None:
     return None
 
 
+def _meta_hint(meta_json: str | None) -> Kind | None:
+    """:func:`hint_of` the document's ``meta`` JSON; None when it is absent, not JSON or not a mapping."""
+    if not meta_json:
+        return None
+    try:
+        meta = json.loads(meta_json)
+    except ValueError:
+        return None
+    return hint_of(meta) if isinstance(meta, dict) else None
+
+
 def kind_of(text: str, meta_json: str | None, detector: CodeDetector, use_hints: bool = True) -> Kind:
     """The document's kind: its metadata hint, else the detector (module docstring)."""
-    if use_hints and meta_json:
-        try:
-            meta = json.loads(meta_json)
-        except ValueError:
-            meta = None
-        if isinstance(meta, dict):
-            hint = hint_of(meta)
-            if hint is not None:
-                if hint.kind == S.KIND_CODE and hint.language is None:
-                    return Kind(S.KIND_CODE, guess_language(text, detector.max_chars), hint.origin, 1.0)
-                return hint
+    hint = _meta_hint(meta_json) if use_hints else None
+    if hint is not None:
+        if hint.kind == S.KIND_CODE and hint.language is None:
+            return Kind(S.KIND_CODE, guess_language(text, detector.max_chars), hint.origin, 1.0)
+        return hint
     share, n = detector.score(text)
     if share >= detector.min_code_share and n >= detector.min_code_lines:
         return Kind(S.KIND_CODE, guess_language(text, detector.max_chars), "detector", share)
@@ -368,13 +373,7 @@ def kinds_of(texts, metas, detector: CodeDetector, use_hints: bool = True) -> li
 
 def code_language(text: str, meta_json: str | None, max_chars: int = 4000) -> str:
     """A code document's language: its metadata hint, else :func:`guess_language`."""
-    if meta_json:
-        try:
-            meta = json.loads(meta_json)
-        except ValueError:
-            meta = None
-        if isinstance(meta, dict):
-            hint = hint_of(meta)
-            if hint is not None and hint.language:
-                return hint.language
+    hint = _meta_hint(meta_json)
+    if hint is not None and hint.language:
+        return hint.language
     return guess_language(text, max_chars)
